@@ -1,0 +1,49 @@
+import createError from '@fastify/error'
+import type { ErrorCodeName } from './protocol/constants.js'
+
+/** A registration option is missing or of the wrong type; the message names the option. */
+export const FST_REALTIME_INVALID_OPTION = createError('FST_REALTIME_INVALID_OPTION', 'fastify-realtime: %s', 500, TypeError)
+/** `defineEvents` was given a reserved name, an empty name or something that is not a schema. */
+export const FST_REALTIME_INVALID_REGISTRY = createError('FST_REALTIME_INVALID_REGISTRY', 'fastify-realtime: %s', 500, TypeError)
+/** `handle()` was called with a bad type, schema or handler, or twice for one type. */
+export const FST_REALTIME_INVALID_HANDLER = createError('FST_REALTIME_INVALID_HANDLER', 'fastify-realtime: %s', 500, TypeError)
+/** `emit()` was called with an unknown type, data that fails its schema, or a bad room. */
+export const FST_REALTIME_INVALID_EVENT = createError('FST_REALTIME_INVALID_EVENT', 'fastify-realtime: %s', 500, TypeError)
+/** The upgrade carried no valid token. Sent as HTTP 401 before any upgrade. */
+export const FST_REALTIME_UNAUTHORIZED = createError('FST_REALTIME_UNAUTHORIZED', '%s', 401)
+/** The upgrade came from an origin that is not allowed. Sent as HTTP 403. */
+export const FST_REALTIME_FORBIDDEN_ORIGIN = createError('FST_REALTIME_FORBIDDEN_ORIGIN', 'Origin %s is not allowed', 403)
+/** The upgrade offered subprotocols but not `realtime.v1`. Sent as HTTP 400. */
+export const FST_REALTIME_BAD_SUBPROTOCOL = createError('FST_REALTIME_BAD_SUBPROTOCOL', '%s', 400)
+/** The server is closing and takes no new connections. Sent as HTTP 503. */
+export const FST_REALTIME_CLOSING = createError('FST_REALTIME_CLOSING', 'The real-time server is shutting down', 503)
+/** `request()` found no connection to ask. */
+export const FST_REALTIME_NO_TARGET = createError('FST_REALTIME_NO_TARGET', 'fastify-realtime: no connection for %s')
+/** `request()` got no reply in time. */
+export const FST_REALTIME_REQUEST_TIMEOUT = createError(
+  'FST_REALTIME_REQUEST_TIMEOUT',
+  'fastify-realtime: request %s timed out after %d ms'
+)
+/** Every connection a `request()` was sent to closed before replying. */
+export const FST_REALTIME_REQUEST_DISCONNECTED = createError(
+  'FST_REALTIME_REQUEST_DISCONNECTED',
+  'fastify-realtime: request %s lost its connection before a reply'
+)
+/** The client answered a `request()` with an error. */
+export const FST_REALTIME_REQUEST_REJECTED = createError(
+  'FST_REALTIME_REQUEST_REJECTED',
+  'fastify-realtime: request %s was rejected by the client: %s'
+)
+
+/**
+ * An error a `handle()` handler may throw to send its own `code` and `message` to the client.
+ * Any other exception is sent as `internal`, with its details kept in the server log.
+ */
+export class RealtimeError extends Error {
+  readonly code: ErrorCodeName | (string & {})
+  constructor(code: ErrorCodeName | (string & {}), message: string) {
+    super(message)
+    this.name = 'RealtimeError'
+    this.code = code
+  }
+}

@@ -1,0 +1,37 @@
+export type { Static, TSchema } from '@sinclair/typebox'
+export { Type } from '@sinclair/typebox'
+export {
+  FST_REALTIME_BAD_SUBPROTOCOL,
+  FST_REALTIME_CLOSING,
+  FST_REALTIME_FORBIDDEN_ORIGIN,
+  FST_REALTIME_INVALID_EVENT,
+  FST_REALTIME_INVALID_HANDLER,
+  FST_REALTIME_INVALID_OPTION,
+  FST_REALTIME_INVALID_REGISTRY,
+  FST_REALTIME_NO_TARGET,
+  FST_REALTIME_REQUEST_DISCONNECTED,
+  FST_REALTIME_REQUEST_REJECTED,
+  FST_REALTIME_REQUEST_TIMEOUT,
+  FST_REALTIME_UNAUTHORIZED,
+  RealtimeError
+} from './errors.js'
+export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
+export { agentEvents, defineEvents } from './events.js'
+export type { AuthorizeContext, Limits, RealtimeOptions, SnapshotContext } from './options.js'
+export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
+export * from './protocol/constants.js'
+export type * from './protocol/messages.js'
+export type {
+  EmitOptions,
+  EmitResult,
+  Handler,
+  HandlerContext,
+  JoinTarget,
+  RealtimeApi,
+  RealtimeConnection,
+  RealtimeRegistry,
+  RealtimeStats,
+  RealtimeUser,
+  RegisteredEvents,
+  RequestOptions
+} from './types.js'

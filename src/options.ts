@@ -1,0 +1,319 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { FST_REALTIME_INVALID_OPTION } from './errors.js'
+import { agentEvents, type EventRegistry, isSchema } from './events.js'
+import type { HistoryPolicy } from './server/room.js'
+import type { RealtimeConnection, RealtimeUser } from './types.js'
+
+/** What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? */
+export interface AuthorizeContext {
+  readonly user: RealtimeUser
+  readonly room: string
+  readonly connection: RealtimeConnection
+  readonly action: 'subscribe'
+}
+
+export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
+  /** Route of the WebSocket endpoint. Default `/ws`. */
+  path?: string
+  /** The server→client event registry (`defineEvents`). Default: `agentEvents`. */
+  events?: E
+  /**
+   * Options for @fastify/jwt (at least `secret`), registered by the plugin.
+   * Omit it when the app registered @fastify/jwt itself: the plugin then verifies with `app.jwt`.
+   */
+  jwt?: { secret: string | Buffer | { public: string | Buffer; private?: string | Buffer }; [key: string]: unknown }
+  /** Accept a token in `?token=` (it is still removed from the URL before anything logs it). Default `false`. */
+  allowQueryToken?: boolean
+  /**
+   * Decides every client subscription. Default: a client may subscribe only to `user:<sub>`.
+   * Return `true` to allow; `false`, or a thrown error, denies with `forbidden`.
+   */
+  authorize?: (ctx: AuthorizeContext) => boolean | Promise<boolean>
+  /**
+   * Allowed origins for the upgrade (403 otherwise) and for @fastify/cors on HTTP routes (with credentials).
+   * Default: `CORS_ORIGINS` (comma separated), else `http://localhost:3000,http://localhost:8000`. `'*'` allows any.
+   * `cors: false` keeps the origin check but does not register @fastify/cors.
+   */
+  cors?: { origin?: string | readonly string[] } | false
+  /** Protocol-level ping every `interval` ms; a client that has not answered within `timeout` ms is terminated. */
+  heartbeat?: { interval?: number; timeout?: number }
+  limits?: Partial<Limits>
+  /** Validate `emit()` data against the registry at run time. Default `true`. */
+  validate?: boolean
+  /** Default timeout of `request()`, in ms. Default 30 000. */
+  requestTimeout?: number
+  /**
+   * Per-room history for resume: the last `size` events (default 100), each kept `ttl` ms (default 5 min).
+   * `rooms(name)` overrides either for some rooms; `{ size: 0 }` turns history off for them.
+   */
+  history?: { size?: number; ttl?: number; rooms?: (room: string) => { size?: number; ttl?: number } | undefined }
+  /**
+   * Called when a subscriber cannot be resumed (a first subscribe, or a gap the history does not cover);
+   * its result goes in `subscribed.data.snapshot` so the page can redraw the room's state.
+   */
+  snapshot?: (ctx: SnapshotContext) => unknown | Promise<unknown>
+  /** Milliseconds a connection may stay open past its token's `exp` before it is closed with 4001. Default 0. */
+  tokenExpiryGrace?: number
+}
+
+export interface SnapshotContext {
+  readonly room: string
+  readonly user: RealtimeUser
+  readonly connection: RealtimeConnection
+}
+
+export interface Limits {
+  /** Largest inbound frame in bytes; larger closes with 1009. Default 64 KiB. */
+  maxPayload: number
+  /** Sustained inbound messages per second per connection (token bucket). Default 20. */
+  messagesPerSecond: number
+  /** Bucket size: messages a connection may send at once. Default 40. */
+  burst: number
+  /** Rooms one connection may hold. Default 128. */
+  roomsPerConnection: number
+  /** Longest room name. Default 255. */
+  roomNameMaxLength: number
+  /** Pattern a room name must match. Default: letters, digits and `:_-.@/`. */
+  roomPattern: RegExp
+  /** Invalid messages in a row before the connection is closed with 1008. Default 10. */
+  maxInvalidMessages: number
+  /** Rate-limited messages in a row before the connection is closed with 4029. Default 100. */
+  maxRateLimited: number
+  /** Bytes queued for one connection before it is closed as a slow consumer (4008). Default 1 MiB. */
+  bufferedBytes: number
+}
+
+export const DEFAULT_ORIGINS = ['http://localhost:3000', 'http://localhost:8000'] as const
+
+const defaults = {
+  path: '/ws',
+  allowQueryToken: false,
+  validate: true,
+  requestTimeout: 30_000,
+  tokenExpiryGrace: 0,
+  history: { size: 100, ttl: 5 * 60_000 },
+  heartbeat: { interval: 25_000, timeout: 10_000 },
+  limits: {
+    maxPayload: 64 * 1024,
+    messagesPerSecond: 20,
+    burst: 40,
+    roomsPerConnection: 128,
+    roomNameMaxLength: 255,
+    roomPattern: /^[A-Za-z0-9:_\-.@/]+$/,
+    maxInvalidMessages: 10,
+    maxRateLimited: 100,
+    bufferedBytes: 1024 * 1024
+  } satisfies Limits
+}
+
+export interface ResolvedOptions {
+  readonly path: string
+  readonly events: EventRegistry
+  readonly jwt: RealtimeOptions['jwt']
+  readonly allowQueryToken: boolean
+  readonly authorize: (ctx: AuthorizeContext) => boolean | Promise<boolean>
+  readonly origins: readonly string[]
+  readonly anyOrigin: boolean
+  readonly registerCors: boolean
+  readonly heartbeat: { readonly interval: number; readonly timeout: number }
+  readonly limits: Readonly<Limits>
+  readonly validate: boolean
+  readonly requestTimeout: number
+  readonly history: { readonly size: number; readonly ttl: number; readonly forRoom: (room: string) => HistoryPolicy }
+  readonly snapshot: ((ctx: SnapshotContext) => unknown) | undefined
+  readonly tokenExpiryGrace: number
+}
+
+/** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
+export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
+
+function fail(option: string, expected: string, value: unknown): never {
+  const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+  throw new FST_REALTIME_INVALID_OPTION(`option "${option}" must be ${expected} (got ${got})`)
+}
+
+function positiveInt(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(option, 'a positive integer', value)
+  return value
+}
+
+function nonNegativeInt(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(option, 'a non-negative integer', value)
+  return value
+}
+
+function resolveHistory(value: unknown): ResolvedOptions['history'] {
+  const given = plainObject('history', value)
+  const size = nonNegativeInt('history.size', given.size, defaults.history.size)
+  const ttl = positiveInt('history.ttl', given.ttl, defaults.history.ttl)
+  const rooms = given.rooms
+  if (rooms !== undefined && typeof rooms !== 'function') fail('history.rooms', 'a function', rooms)
+  const base: HistoryPolicy = Object.freeze({ size, ttl })
+  const forRoom =
+    rooms === undefined
+      ? () => base
+      : (room: string): HistoryPolicy => {
+          const o = plainObject(`history.rooms("${room}")`, (rooms as (r: string) => unknown)(room) ?? undefined)
+          return {
+            size: nonNegativeInt(`history.rooms("${room}").size`, o.size, size),
+            ttl: positiveInt(`history.rooms("${room}").ttl`, o.ttl, ttl)
+          }
+        }
+  return Object.freeze({ size, ttl, forRoom })
+}
+
+function boolean(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') fail(option, 'a boolean', value)
+  return value
+}
+
+function plainObject(option: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object', value)
+  return value as Record<string, unknown>
+}
+
+function resolveOrigins(cors: unknown, env: string | undefined): string[] {
+  const given = cors === false ? undefined : plainObject('cors', cors).origin
+  if (given !== undefined) {
+    const list = typeof given === 'string' ? given.split(',') : given
+    if (!Array.isArray(list) || !list.every((o) => typeof o === 'string')) {
+      fail('cors.origin', 'a string or an array of strings', given)
+    }
+    return list.map((o: string) => o.trim()).filter(Boolean)
+  }
+  if (env !== undefined && env.trim() !== '')
+    return env
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean)
+  return [...DEFAULT_ORIGINS]
+}
+
+const LIMIT_KEYS = Object.keys(defaults.limits) as (keyof Limits)[]
+
+function resolveLimits(value: unknown): Limits {
+  const given = plainObject('limits', value)
+  for (const key of Object.keys(given)) {
+    if (!LIMIT_KEYS.includes(key as keyof Limits)) {
+      throw new FST_REALTIME_INVALID_OPTION(`unknown option "limits.${key}" (known: ${LIMIT_KEYS.join(', ')})`)
+    }
+  }
+  const d = defaults.limits
+  const pattern = given.roomPattern ?? d.roomPattern
+  if (!(pattern instanceof RegExp)) fail('limits.roomPattern', 'a RegExp', pattern)
+  return {
+    maxPayload: positiveInt('limits.maxPayload', given.maxPayload, d.maxPayload),
+    messagesPerSecond: positiveInt('limits.messagesPerSecond', given.messagesPerSecond, d.messagesPerSecond),
+    burst: positiveInt('limits.burst', given.burst, d.burst),
+    roomsPerConnection: positiveInt('limits.roomsPerConnection', given.roomsPerConnection, d.roomsPerConnection),
+    roomNameMaxLength: positiveInt('limits.roomNameMaxLength', given.roomNameMaxLength, d.roomNameMaxLength),
+    roomPattern: pattern,
+    maxInvalidMessages: positiveInt('limits.maxInvalidMessages', given.maxInvalidMessages, d.maxInvalidMessages),
+    maxRateLimited: positiveInt('limits.maxRateLimited', given.maxRateLimited, d.maxRateLimited),
+    bufferedBytes: positiveInt('limits.bufferedBytes', given.bufferedBytes, d.bufferedBytes)
+  }
+}
+
+const KNOWN = new Set([
+  'path',
+  'events',
+  'jwt',
+  'allowQueryToken',
+  'authorize',
+  'cors',
+  'heartbeat',
+  'limits',
+  'validate',
+  'requestTimeout',
+  'history',
+  'snapshot',
+  'tokenExpiryGrace'
+])
+
+/**
+ * Checks every option and fills in the defaults. Throws `FST_REALTIME_INVALID_OPTION` naming the
+ * option and the expected type, so `app.ready()` rejects before anything listens.
+ */
+export function resolveOptions(
+  input: unknown,
+  env: NodeJS.ProcessEnv = process.env,
+  hostHasJwt = false,
+  log?: FastifyBaseLogger
+): ResolvedOptions {
+  const opts = plainObject('options', input)
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN.has(key)) throw new FST_REALTIME_INVALID_OPTION(`unknown option "${key}"`)
+  }
+
+  const path = opts.path ?? defaults.path
+  if (typeof path !== 'string' || !path.startsWith('/')) fail('path', 'a string starting with "/"', path)
+
+  const events = opts.events ?? agentEvents
+  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
+    fail('events', 'an event registry from defineEvents()', events)
+  }
+  for (const [name, schema] of Object.entries(events)) {
+    if (!isSchema(schema)) fail(`events["${name}"]`, 'a TypeBox schema', schema)
+  }
+
+  let jwt = opts.jwt as ResolvedOptions['jwt']
+  if (jwt === undefined) {
+    if (!hostHasJwt) {
+      throw new FST_REALTIME_INVALID_OPTION('option "jwt" is required: pass { secret } or register @fastify/jwt first')
+    }
+  } else {
+    if (hostHasJwt) {
+      throw new FST_REALTIME_INVALID_OPTION(
+        'option "jwt" conflicts with the @fastify/jwt already registered: omit "jwt" to verify with app.jwt'
+      )
+    }
+    const secret = plainObject('jwt', jwt).secret
+    if (
+      !(typeof secret === 'string' && secret.length > 0) &&
+      !Buffer.isBuffer(secret) &&
+      !(typeof secret === 'object' && secret !== null)
+    ) {
+      fail('jwt.secret', 'a non-empty string, a Buffer or { public, private } keys', secret)
+    }
+    if (typeof secret === 'string' && secret.length < 32) {
+      log?.warn('fastify-realtime: jwt.secret is shorter than 32 characters; use a long random secret in production')
+    }
+    jwt = { ...jwt }
+  }
+
+  const authorize = opts.authorize ?? ownRoomOnly
+  if (typeof authorize !== 'function') fail('authorize', 'a function', authorize)
+
+  if (opts.cors !== undefined && opts.cors !== false) plainObject('cors', opts.cors)
+  const origins = resolveOrigins(opts.cors, env.CORS_ORIGINS)
+
+  if (opts.snapshot !== undefined && typeof opts.snapshot !== 'function') fail('snapshot', 'a function', opts.snapshot)
+
+  const hb = plainObject('heartbeat', opts.heartbeat)
+  const heartbeat = {
+    interval: positiveInt('heartbeat.interval', hb.interval, defaults.heartbeat.interval),
+    timeout: positiveInt('heartbeat.timeout', hb.timeout, defaults.heartbeat.timeout)
+  }
+
+  return Object.freeze({
+    path,
+    events: events as EventRegistry,
+    jwt,
+    allowQueryToken: boolean('allowQueryToken', opts.allowQueryToken, defaults.allowQueryToken),
+    authorize: authorize as ResolvedOptions['authorize'],
+    origins: Object.freeze(origins),
+    anyOrigin: origins.includes('*'),
+    registerCors: opts.cors !== false,
+    heartbeat: Object.freeze(heartbeat),
+    limits: Object.freeze(resolveLimits(opts.limits)),
+    validate: boolean('validate', opts.validate, defaults.validate),
+    requestTimeout: positiveInt('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
+    history: resolveHistory(opts.history),
+    snapshot: opts.snapshot as ResolvedOptions['snapshot'],
+    tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace)
+  })
+}

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto'
+import fastifyCors from '@fastify/cors'
+import fastifyJwt from '@fastify/jwt'
+import fastifyWebsocket from '@fastify/websocket'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import type { WebSocket } from 'ws'
+import type { EventRegistry } from './events.js'
+import { type RealtimeOptions, resolveOptions } from './options.js'
+import { CloseCode, ServerType } from './protocol/constants.js'
+import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
+import { Connection } from './server/connection.js'
+import { Hub } from './server/hub.js'
+import type { RealtimeApi, RealtimeUser } from './types.js'
+
+type WsServer = FastifyInstance['websocketServer']
+
+async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRegistry>): Promise<void> {
+  const opts = resolveOptions(input, process.env, fastify.hasDecorator('jwt'), fastify.log)
+  const path = `${fastify.prefix}${opts.path}`
+  const hub = new Hub(opts, fastify.log)
+
+  // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
+  // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
+  if (fastify.hasDecorator('websocketServer')) {
+    const wss = fastify.websocketServer as WsServer & { options: { handleProtocols?: Parameters<typeof selectProtocol>[1] } }
+    wss.options.handleProtocols = selectProtocol(path, wss.options.handleProtocols)
+  } else {
+    await fastify.register(fastifyWebsocket, {
+      options: { maxPayload: opts.limits.maxPayload, handleProtocols: selectProtocol(path), perMessageDeflate: false },
+      preClose(done) {
+        hub.close()
+        const wss = this.websocketServer as WsServer
+        for (const client of wss.clients) client.close(CloseCode.GoingAway, 'server shutting down')
+        wss.close(() => done())
+      },
+      errorHandler(error, _socket, request) {
+        request.log.info({ err: error }, 'realtime socket error')
+      }
+    })
+  }
+  if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
+  if (opts.registerCors && !fastify.hasPlugin('@fastify/cors')) {
+    await fastify.register(fastifyCors, { origin: opts.anyOrigin ? true : [...opts.origins], credentials: true })
+  }
+
+  const redact = redactQueryToken(path)
+  fastify.server.prependListener('upgrade', redact)
+  const verify = createVerifier(fastify)
+
+  const api: RealtimeApi = {
+    emit: (room, event, options) => Promise.resolve(hub.emit(room, event, options)),
+    handle: (type, schema, handler) => hub.handle(type, schema, handler),
+    request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
+    join: (target, room) => hub.join(target, room),
+    leave: (target, room) => hub.leave(target, room),
+    connection: (id) => hub.connections.get(id),
+    stats: () => hub.stats(),
+    close: async () => hub.close()
+  }
+  fastify.decorate('realtime', api)
+
+  fastify.route({
+    method: 'GET',
+    url: opts.path,
+    websocket: true,
+    preValidation: createAuthenticate(opts, verify, () => hub.closing),
+    handler: (socket: WebSocket, request) => {
+      const user = (request as RequestWithUser)[kUser] as RealtimeUser
+      const id = randomUUID()
+      const log = request.log.child({ connectionId: id, userId: user.sub })
+      const conn = new Connection(id, socket, user, log, hub, verify)
+      if (conn.closed) return
+      hub.add(conn)
+      log.info('realtime connection opened')
+      conn.sendJson({
+        type: ServerType.Ready,
+        data: { connectionId: id, userId: user.sub, heartbeatMs: opts.heartbeat.interval }
+      })
+    }
+  })
+
+  fastify.addHook('preClose', async () => hub.close())
+  fastify.addHook('onClose', async () => {
+    fastify.server.removeListener('upgrade', redact)
+  })
+}
+
+/**
+ * The fastify-realtime plugin: `app.register(realtime, options)`.
+ * Registers @fastify/websocket, @fastify/jwt and @fastify/cors unless the app already did.
+ */
+export const fastifyRealtime = fp(realtime, { fastify: '5.x', name: 'fastify-realtime' }) as FastifyPluginAsync<
+  RealtimeOptions<EventRegistry>
+>
+export default fastifyRealtime

@@ -1,0 +1,132 @@
+import type { IncomingMessage } from 'node:http'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { FST_REALTIME_BAD_SUBPROTOCOL, FST_REALTIME_CLOSING, FST_REALTIME_FORBIDDEN_ORIGIN, FST_REALTIME_UNAUTHORIZED } from '../errors.js'
+import type { ResolvedOptions } from '../options.js'
+import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
+import type { RealtimeUser } from '../types.js'
+
+/** The token taken out of a `?token=` upgrade URL before Fastify logs the URL. */
+const kQueryToken = Symbol('fastify-realtime.queryToken')
+/** The verified user, handed from the `preValidation` hook to the WebSocket handler. */
+export const kUser = Symbol('fastify-realtime.user')
+
+type RawWithToken = IncomingMessage & { [kQueryToken]?: string }
+export type RequestWithUser = FastifyRequest & { [kUser]?: RealtimeUser }
+
+export function pathOf(url: string | undefined): string {
+  const raw = url ?? '/'
+  const q = raw.indexOf('?')
+  return q === -1 ? raw : raw.slice(0, q)
+}
+
+/**
+ * Runs before @fastify/websocket and Fastify see an upgrade: removes `token` from the query string of
+ * an upgrade to our path and keeps it aside, so the request URL, and every log line with it, holds no token.
+ */
+export function redactQueryToken(path: string) {
+  return (req: RawWithToken): void => {
+    const url = req.url ?? ''
+    const q = url.indexOf('?')
+    if (q === -1 || url.slice(0, q) !== path) return
+    const params = new URLSearchParams(url.slice(q + 1))
+    const token = params.get('token')
+    if (token === null) return
+    params.delete('token')
+    req[kQueryToken] = token
+    const rest = params.toString()
+    req.url = rest === '' ? path : `${path}?${rest}`
+  }
+}
+
+export function offeredProtocols(header: string | string[] | undefined): string[] {
+  if (header === undefined) return []
+  return (Array.isArray(header) ? header.join(',') : header)
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+}
+
+const JWT_REASONS: Readonly<Record<string, string>> = {
+  FAST_JWT_EXPIRED: 'Token expired',
+  FAST_JWT_INACTIVE: 'Token not yet valid',
+  FAST_JWT_MALFORMED: 'Malformed token'
+}
+
+/** Why a token was refused, in words fit for the client and the log (never the token itself). */
+export function describeJwtError(err: unknown): string {
+  return JWT_REASONS[String((err as { code?: unknown } | null)?.code)] ?? 'Invalid token'
+}
+
+/** Verifies a token with the app's @fastify/jwt and checks it names a user. */
+export function createVerifier(fastify: FastifyInstance): (token: string) => Promise<RealtimeUser> {
+  return async (token) => {
+    let payload: unknown
+    try {
+      payload = await (fastify.jwt.verify as (t: string) => unknown)(token)
+    } catch (err) {
+      throw new Error(describeJwtError(err))
+    }
+    const sub = (payload as { sub?: unknown } | null)?.sub
+    if ((typeof sub !== 'string' || sub === '') && typeof sub !== 'number') throw new Error('Token has no subject (sub)')
+    return { ...(payload as object), sub: String(sub) } as RealtimeUser
+  }
+}
+
+/**
+ * The `preValidation` hook of the WebSocket route: closing → 503, foreign `Origin` → 403, subprotocols
+ * without `realtime.v1` → 400, no valid token → 401. Only then does the upgrade happen.
+ */
+export function createAuthenticate(opts: ResolvedOptions, verify: (token: string) => Promise<RealtimeUser>, isClosing: () => boolean) {
+  return async function authenticate(request: FastifyRequest): Promise<void> {
+    if (isClosing()) throw new FST_REALTIME_CLOSING()
+    const origin = request.headers.origin
+    if (origin !== undefined && !opts.anyOrigin && !opts.origins.includes(origin)) {
+      request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
+      throw new FST_REALTIME_FORBIDDEN_ORIGIN(origin)
+    }
+    const protocols = offeredProtocols(request.headers['sec-websocket-protocol'])
+    if (protocols.length > 0 && !protocols.includes(SUBPROTOCOL)) {
+      throw new FST_REALTIME_BAD_SUBPROTOCOL(`Offer the "${SUBPROTOCOL}" subprotocol`)
+    }
+    const token = takeToken(request, protocols, opts.allowQueryToken)
+    try {
+      ;(request as RequestWithUser)[kUser] = await verify(token)
+    } catch (err) {
+      const reason = (err as Error).message
+      request.log.info({ reason }, 'realtime authentication failed')
+      throw new FST_REALTIME_UNAUTHORIZED(reason)
+    }
+  }
+}
+
+function takeToken(request: FastifyRequest, protocols: string[], allowQuery: boolean): string {
+  const header = request.headers.authorization
+  if (header !== undefined) {
+    const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header)
+    if (match === null) return refuse(request, 'Malformed Authorization header: expected "Bearer <token>"')
+    return match[1] as string
+  }
+  const offered = protocols.find((p) => p.startsWith(BEARER_PREFIX))
+  if (offered !== undefined) return offered.slice(BEARER_PREFIX.length)
+  const query = (request.raw as RawWithToken)[kQueryToken]
+  if (query !== undefined) {
+    if (!allowQuery)
+      return refuse(request, 'Tokens in the query string are disabled: use the Authorization header or the bearer subprotocol')
+    return query
+  }
+  return refuse(request, 'Missing token')
+}
+
+function refuse(request: FastifyRequest, reason: string): never {
+  request.log.info({ reason }, 'realtime authentication failed')
+  throw new FST_REALTIME_UNAUTHORIZED(reason)
+}
+
+/** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */
+export function selectProtocol(path: string, previous?: (protocols: Set<string>, req: IncomingMessage) => string | false) {
+  return (protocols: Set<string>, req: IncomingMessage): string | false => {
+    if (pathOf(req.url) === path) return protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
+    if (previous !== undefined) return previous(protocols, req)
+    return protocols.values().next().value ?? false
+  }
+}

@@ -1,0 +1,307 @@
+import type { FastifyBaseLogger } from 'fastify'
+import secureJson from 'secure-json-parse'
+import type { WebSocket } from 'ws'
+import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/constants.js'
+import { checkAuthData, checkEnvelope, checkReplyError, checkSubscribeData, ROOM_TYPES } from '../protocol/schemas.js'
+import type { RealtimeConnection, RealtimeUser } from '../types.js'
+import type { Hub, PendingRequest } from './hub.js'
+
+interface Envelope {
+  type: string
+  id?: string
+  room?: string
+  data?: unknown
+  error?: unknown
+}
+
+/** Verifies a token sent in an `auth` message; rejects with a message that is safe to send to the client. */
+export type VerifyToken = (token: string) => Promise<RealtimeUser>
+
+const MAX_TIMER = 2 ** 31 - 1
+const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
+
+/**
+ * One client connection. Listeners are attached in the constructor, synchronously after the upgrade,
+ * so no frame is missed; every exit goes through `cleanup()`, which runs once.
+ */
+export class Connection implements RealtimeConnection {
+  readonly rooms = new Set<string>()
+  readonly pending = new Set<PendingRequest>()
+  closed = false
+  /** Last time anything (a frame or a pong) arrived; the heartbeat reaps connections that fall behind. */
+  lastSeen = Date.now()
+  private currentUser: RealtimeUser
+  private invalidInRow = 0
+  private limitedInRow = 0
+  private tokens: number
+  private refilledAt = performance.now()
+  private expiryTimer: NodeJS.Timeout | undefined
+  private killTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    user: RealtimeUser,
+    readonly log: FastifyBaseLogger,
+    private readonly hub: Hub,
+    private readonly verifyToken: VerifyToken
+  ) {
+    this.currentUser = user
+    this.tokens = hub.opts.limits.burst
+    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
+    socket.on('pong', () => {
+      this.lastSeen = Date.now()
+    })
+    socket.on('close', (code, reason) => this.onClose(code, reason))
+    this.scheduleExpiry()
+  }
+
+  get user(): RealtimeUser {
+    return this.currentUser
+  }
+
+  get userId(): string {
+    return this.currentUser.sub
+  }
+
+  // Writing
+
+  /** Writes a serialized frame. Never throws: on a closed connection it does nothing. */
+  sendFrame(frame: Buffer): void {
+    if (this.closed) return
+    if (this.socket.bufferedAmount + frame.length > this.hub.opts.limits.bufferedBytes) {
+      this.log.warn({ bufferedAmount: this.socket.bufferedAmount }, 'realtime slow consumer disconnected')
+      this.close(CloseCode.SlowConsumer, 'slow consumer')
+      // A client that reads nothing never reads the close frame either.
+      this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
+      return
+    }
+    this.socket.send(frame, { binary: false })
+    this.hub.counters.messagesOut++
+  }
+
+  sendJson(message: object): void {
+    if (!this.closed) this.sendFrame(Buffer.from(JSON.stringify(message)))
+  }
+
+  sendError(code: string, message: string, id?: string, room?: string): void {
+    this.hub.counters.errors++
+    this.sendJson({ type: ServerType.Error, id, room, data: { code, message } })
+  }
+
+  ping(): void {
+    if (!this.closed) this.socket.ping()
+  }
+
+  // Reading
+
+  private onMessage(raw: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    this.lastSeen = Date.now()
+    this.hub.counters.messagesIn++
+    const { limits } = this.hub.opts
+    if (raw.length > limits.maxPayload) {
+      this.close(CloseCode.MessageTooBig, 'message too big')
+      return
+    }
+    const limited = !this.takeToken()
+    if (limited && ++this.limitedInRow > limits.maxRateLimited) {
+      this.close(CloseCode.RateLimited, 'rate limit exceeded')
+      return
+    }
+    if (!limited) this.limitedInRow = 0
+    if (isBinary) {
+      this.invalid(ErrorCode.InvalidJson, 'binary frames are not supported: send JSON text')
+      return
+    }
+    let message: unknown
+    try {
+      message = secureJson.parse(raw.toString('utf8'), undefined, PARSE_OPTIONS)
+    } catch {
+      this.invalid(ErrorCode.InvalidJson, 'the frame is not valid JSON (or has a __proto__/constructor key)')
+      return
+    }
+    if (!checkEnvelope.check(message)) {
+      const id = typeof (message as Envelope | null)?.id === 'string' ? (message as Envelope).id : undefined
+      this.invalid(ErrorCode.InvalidMessage, `invalid envelope at ${checkEnvelope.explain(message)}`, id)
+      return
+    }
+    const envelope = message as Envelope
+    if (limited) {
+      this.sendError(ErrorCode.RateLimited, `more than ${limits.messagesPerSecond} messages per second`, envelope.id)
+      return
+    }
+    this.dispatch(envelope)
+  }
+
+  private takeToken(): boolean {
+    const { messagesPerSecond, burst } = this.hub.opts.limits
+    const t = performance.now()
+    this.tokens = Math.min(burst, this.tokens + ((t - this.refilledAt) / 1000) * messagesPerSecond)
+    this.refilledAt = t
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+
+  /** Replies with an error; past `limits.maxInvalidMessages` in a row, closes with 1008. */
+  private invalid(code: string, message: string, id?: string, room?: string): void {
+    if (++this.invalidInRow > this.hub.opts.limits.maxInvalidMessages) {
+      this.close(CloseCode.PolicyViolation, 'too many invalid messages')
+      return
+    }
+    this.sendError(code, message, id, room)
+  }
+
+  private dispatch(msg: Envelope): void {
+    const { type, id } = msg
+    if (ROOM_TYPES.has(type) && !this.hub.validRoom(msg.room)) {
+      const max = this.hub.opts.limits.roomNameMaxLength
+      this.invalid(ErrorCode.InvalidRoom, `"${type}" needs a room: 1 to ${max} characters matching ${this.hub.opts.limits.roomPattern}`, id)
+      return
+    }
+    switch (type) {
+      case ClientType.Subscribe: {
+        if (msg.data !== undefined && !checkSubscribeData.check(msg.data)) {
+          this.invalid(ErrorCode.InvalidMessage, `invalid subscribe data at ${checkSubscribeData.explain(msg.data)}`, id, msg.room)
+          return
+        }
+        this.invalidInRow = 0
+        const room = msg.room as string
+        this.hub.subscribe(this, room, (msg.data ?? {}) as { since?: number; epoch?: string }, id).catch((err: unknown) => {
+          this.log.error({ err, room }, 'realtime subscribe failed')
+          this.sendError(ErrorCode.Internal, 'internal error', id, room)
+        })
+        return
+      }
+      case ClientType.Unsubscribe:
+        this.invalidInRow = 0
+        this.hub.detach(this, msg.room as string)
+        this.sendJson({ type: ServerType.Unsubscribed, id, room: msg.room })
+        return
+      case ClientType.Ping:
+        this.invalidInRow = 0
+        this.sendJson({ type: ServerType.Pong, id })
+        return
+      case ClientType.Auth:
+        if (!checkAuthData.check(msg.data)) {
+          this.invalid(ErrorCode.InvalidMessage, `invalid auth data at ${checkAuthData.explain(msg.data)}`, id)
+          return
+        }
+        this.invalidInRow = 0
+        void this.refresh((msg.data as { token: string }).token, id)
+        return
+      case ClientType.Reply:
+        this.onReply(msg)
+        return
+      case ClientType.Presence:
+        this.invalidInRow = 0
+        this.sendError(ErrorCode.Forbidden, `presence is not enabled for "${msg.room}"`, id, msg.room)
+        return
+    }
+    const registered = this.hub.handlers.get(type)
+    if (registered === undefined) {
+      this.invalid(ErrorCode.UnknownType, `unknown message type "${type}"`, id)
+      return
+    }
+    if (!registered.check.check(msg.data)) {
+      this.invalid(ErrorCode.InvalidMessage, `invalid data for "${type}" at ${registered.check.explain(msg.data)}`, id)
+      return
+    }
+    this.invalidInRow = 0
+    void this.run(registered.handler, msg)
+  }
+
+  private onReply(msg: Envelope): void {
+    if (msg.id === undefined) {
+      this.invalid(ErrorCode.InvalidMessage, 'a reply needs the id of the request it answers')
+      return
+    }
+    if (msg.error !== undefined && !checkReplyError.check(msg.error)) {
+      this.invalid(ErrorCode.InvalidMessage, `invalid reply error at ${checkReplyError.explain(msg.error)}`, msg.id)
+      return
+    }
+    this.invalidInRow = 0
+    if (!this.hub.reply(this, msg.id, msg.data, msg.error as { code: string; message: string } | undefined)) {
+      this.sendError(ErrorCode.UnknownRequest, `no pending request "${msg.id}" for this connection`, msg.id)
+    }
+  }
+
+  /** Runs a `handle()` handler: its value is the ack, a `RealtimeError` its own error, anything else `internal`. */
+  private async run(handler: (ctx: never) => unknown, msg: Envelope): Promise<void> {
+    try {
+      const ctx = { data: msg.data, id: msg.id, connection: this, user: this.user, log: this.log }
+      const result = await (handler as (c: typeof ctx) => unknown)(ctx)
+      if (msg.id !== undefined) this.sendJson({ type: ServerType.Ack, id: msg.id, data: result ?? null })
+    } catch (err) {
+      const e = err as { name?: unknown; code?: unknown; message?: unknown } | null
+      if (e?.name === 'RealtimeError' && typeof e.code === 'string') {
+        this.sendError(e.code, String(e.message), msg.id)
+      } else {
+        this.log.error({ err, type: msg.type }, 'realtime handler failed')
+        this.sendError(ErrorCode.Internal, 'internal error', msg.id)
+      }
+    }
+  }
+
+  private async refresh(token: string, id: string | undefined): Promise<void> {
+    let user: RealtimeUser
+    try {
+      user = await this.verifyToken(token)
+    } catch (err) {
+      this.log.info({ reason: (err as Error).message }, 'realtime token refresh rejected')
+      this.sendError(ErrorCode.Unauthorized, (err as Error).message, id)
+      return
+    }
+    if (user.sub !== this.userId) {
+      this.log.warn('realtime token refresh for another user rejected')
+      this.sendError(ErrorCode.Unauthorized, 'the token is for another user', id)
+      return
+    }
+    this.currentUser = user
+    this.scheduleExpiry()
+    this.log.debug('realtime token refreshed')
+    if (id !== undefined) this.sendJson({ type: ServerType.Ack, id, data: { exp: user.exp ?? null } })
+  }
+
+  /** Closes with 4001 once the token's `exp` (plus the grace period) passes without a fresh `auth`. */
+  private scheduleExpiry(): void {
+    clearTimeout(this.expiryTimer)
+    const exp = this.currentUser.exp
+    if (typeof exp !== 'number' || this.closed) return
+    const delay = exp * 1000 + this.hub.opts.tokenExpiryGrace - Date.now()
+    if (delay <= 0) {
+      this.close(CloseCode.TokenExpired, 'token expired')
+      return
+    }
+    this.expiryTimer = setTimeout(() => this.scheduleExpiry(), Math.min(delay, MAX_TIMER)).unref()
+  }
+
+  // Closing
+
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.closed) return
+    this.cleanup()
+    this.socket.close(code, reason)
+  }
+
+  terminate(why: string): void {
+    if (this.closed) return
+    this.log.info({ why }, 'realtime connection terminated')
+    this.cleanup()
+    this.socket.terminate()
+  }
+
+  private onClose(code: number, reason: Buffer): void {
+    this.cleanup()
+    clearTimeout(this.killTimer)
+    this.log.info({ code, reason: reason.toString() }, 'realtime connection closed')
+  }
+
+  private cleanup(): void {
+    if (this.closed) return
+    this.closed = true
+    clearTimeout(this.expiryTimer)
+    this.hub.remove(this)
+  }
+}

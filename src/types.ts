@@ -1,0 +1,119 @@
+import type { Static, TSchema } from '@sinclair/typebox'
+import type { FastifyBaseLogger } from 'fastify'
+import type { AgentEvents, EventRegistry } from './events.js'
+
+/** The verified JWT payload of a connection. `sub` is the user id. */
+export interface RealtimeUser {
+  sub: string
+  [claim: string]: unknown
+}
+
+/** One client connection, as handlers, `authorize` and hooks see it. */
+export interface RealtimeConnection {
+  readonly id: string
+  readonly userId: string
+  readonly user: RealtimeUser
+  /** Rooms this connection receives events of. */
+  readonly rooms: ReadonlySet<string>
+  /** A child of the request logger, bound to `connectionId` and `userId`. */
+  readonly log: FastifyBaseLogger
+  /** Closes the connection with a close code (default 1000) and a short reason. */
+  close(code?: number, reason?: string): void
+}
+
+/**
+ * Connects the application's registry to `app.realtime`, by declaration merging:
+ *
+ * ```ts
+ * declare module 'fastify-realtime' {
+ *   interface RealtimeRegistry { events: typeof events }
+ * }
+ * ```
+ * Without it, `app.realtime` is typed by the `agentEvents` preset.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by the application through declaration merging
+export interface RealtimeRegistry {}
+
+export type RegisteredEvents = RealtimeRegistry extends { events: infer E extends EventRegistry } ? E : AgentEvents
+
+export interface EmitOptions {
+  /** Skip history and seq: for typing indicators and progress ticks a late subscriber need not see. */
+  volatile?: boolean
+}
+
+export interface EmitResult {
+  readonly room: string
+  /** The event's seq; for a volatile emit, the room's current seq. */
+  readonly seq: number
+  readonly epoch: string
+  /** Connections on this instance the event was written to. */
+  readonly recipients: number
+}
+
+export interface HandlerContext<D> {
+  readonly data: D
+  /** The message's correlation id; the handler's return value is sent as `ack` with it. */
+  readonly id: string | undefined
+  readonly connection: RealtimeConnection
+  readonly user: RealtimeUser
+  readonly log: FastifyBaseLogger
+}
+
+export type Handler<D, R> = (ctx: HandlerContext<D>) => R | Promise<R>
+
+/** A connection id, or every connection of one user. */
+export type JoinTarget = string | { readonly user: string }
+
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply; default `requestTimeout` (30 000). */
+  timeout?: number
+}
+
+export interface RealtimeStats {
+  readonly connections: number
+  /** Rooms with at least one subscriber on this instance. */
+  readonly rooms: number
+  readonly subscriptions: number
+  readonly messagesIn: number
+  readonly messagesOut: number
+  /** `error` replies sent. */
+  readonly errors: number
+  /** `request()` calls waiting for a reply. */
+  readonly pendingRequests: number
+}
+
+/** `app.realtime`. */
+export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
+  /**
+   * Sends a registry event to every subscriber of `room`, stamped with the room's next `seq` and `ts`,
+   * serialized once. A wrong `type` or `data` does not compile; at run time (with `validate`) it throws
+   * `FST_REALTIME_INVALID_EVENT` before anything is sent.
+   */
+  emit<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: EmitOptions): Promise<EmitResult>
+  /** Registers a client→server message type. The handler's return value is the `ack`. */
+  handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
+  /**
+   * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
+   * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.
+   */
+  request<R = unknown, K extends keyof E & string = keyof E & string>(
+    target: string,
+    event: { type: K; data: Static<E[K]> },
+    options?: RequestOptions
+  ): Promise<R>
+  /** Subscribes connections to a room from the server (no `authorize`). Returns how many joined. */
+  join(target: JoinTarget, room: string): number
+  /** Unsubscribes connections from a room. Returns how many left. */
+  leave(target: JoinTarget, room: string): number
+  /** The connection with this id on this instance, if any. */
+  connection(id: string): RealtimeConnection | undefined
+  stats(): RealtimeStats
+  /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
+  close(): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtime: RealtimeApi
+  }
+}
