@@ -46,6 +46,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
+  fastify.server.prependListener('request', redact)
   const verify = createVerifier(fastify)
 
   const api: RealtimeApi = {
@@ -83,6 +84,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   fastify.addHook('preClose', async () => hub.close())
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)
+    fastify.server.removeListener('request', redact)
   })
 }
 

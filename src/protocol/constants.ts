@@ -86,7 +86,7 @@ export const CloseCode = {
   SlowConsumer: 4008,
   /** Sustained flooding past the rate limit: reconnect after a back-off. */
   RateLimited: 4029,
-  /** The token's subject changed on `auth`, or the connection was revoked by the application. */
+  /** For the application: `connection.close(4503)` revokes a connection (e.g. the user was banned). Do not reconnect. */
   Revoked: 4503
 } as const
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode]

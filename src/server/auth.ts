@@ -20,8 +20,8 @@ export function pathOf(url: string | undefined): string {
 }
 
 /**
- * Runs before @fastify/websocket and Fastify see an upgrade: removes `token` from the query string of
- * an upgrade to our path and keeps it aside, so the request URL, and every log line with it, holds no token.
+ * Runs before @fastify/websocket and Fastify see a request or an upgrade to our path: removes `token` from
+ * its query string and keeps it aside, so the request URL, and every log line with it, holds no token.
  */
 export function redactQueryToken(path: string) {
   return (req: RawWithToken): void => {
@@ -123,10 +123,11 @@ function refuse(request: FastifyRequest, reason: string): never {
 }
 
 /** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */
-export function selectProtocol(path: string, previous?: (protocols: Set<string>, req: IncomingMessage) => string | false) {
+export function selectProtocol(path: string, previous?: ((protocols: Set<string>, req: IncomingMessage) => string | false) | null) {
   return (protocols: Set<string>, req: IncomingMessage): string | false => {
     if (pathOf(req.url) === path) return protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
-    if (previous !== undefined) return previous(protocols, req)
+    // ws defaults handleProtocols to null, not undefined.
+    if (typeof previous === 'function') return previous(protocols, req)
     return protocols.values().next().value ?? false
   }
 }

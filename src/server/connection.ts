@@ -157,7 +157,13 @@ export class Connection implements RealtimeConnection {
     const { type, id } = msg
     if (ROOM_TYPES.has(type) && !this.hub.validRoom(msg.room)) {
       const max = this.hub.opts.limits.roomNameMaxLength
-      this.invalid(ErrorCode.InvalidRoom, `"${type}" needs a room: 1 to ${max} characters matching ${this.hub.opts.limits.roomPattern}`, id)
+      const room = typeof msg.room === 'string' ? msg.room : undefined
+      this.invalid(
+        ErrorCode.InvalidRoom,
+        `"${type}" needs a room: 1 to ${max} characters matching ${this.hub.opts.limits.roomPattern}`,
+        id,
+        room
+      )
       return
     }
     switch (type) {

@@ -36,6 +36,7 @@ export interface Counters {
 }
 
 const now = (): number => Date.now()
+const SNAPSHOT_ATTEMPTS = 3
 
 /**
  * Local state of one instance: connections, rooms and their history, pending server requests.
@@ -52,7 +53,7 @@ export class Hub {
   private readonly eventChecks = new Map<string, Checker>()
   private requestCounter = 0
   private readonly heartbeatTimer: NodeJS.Timeout
-  private reapTimer: NodeJS.Timeout | undefined
+  private readonly reapTimers = new Set<NodeJS.Timeout>()
   private readonly sweepTimer: NodeJS.Timeout
 
   constructor(
@@ -163,23 +164,30 @@ export class Hub {
       this.attach(conn, room, { id, recovered: false, seq: room.seq }, [])
       return
     }
-    const { seq, epoch } = room
-    let snapshot: unknown
-    try {
-      snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
-    } catch (err) {
-      conn.log.error({ err, room: name }, 'realtime snapshot hook failed')
-      conn.sendError(ErrorCode.Internal, 'internal error', id, name)
-      return
-    }
-    if (conn.closed) return
-    room = this.room(name)
-    // Events emitted while the snapshot was taken follow it, so the page applies them on top.
-    const during = room.epoch === epoch ? room.since(seq, now()) : undefined
-    if (during === undefined) {
-      this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
-    } else {
-      this.attach(conn, room, { id, recovered: false, seq, snapshot }, during)
+    // Events emitted while the snapshot is taken follow it, so the page applies them on top. When the history
+    // cannot cover them (too many, or no history), the snapshot is taken again: it may miss them, never the reverse.
+    for (let attempt = 1; ; attempt++) {
+      const { seq, epoch } = room
+      let snapshot: unknown
+      try {
+        snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
+      } catch (err) {
+        conn.log.error({ err, room: name }, 'realtime snapshot hook failed')
+        conn.sendError(ErrorCode.Internal, 'internal error', id, name)
+        return
+      }
+      if (conn.closed) return
+      room = this.room(name)
+      const during = room.epoch === epoch ? room.since(seq, now()) : undefined
+      if (during !== undefined) {
+        this.attach(conn, room, { id, recovered: false, seq, snapshot }, during)
+        return
+      }
+      if (attempt === SNAPSHOT_ATTEMPTS) {
+        conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
+        this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
+        return
+      }
     }
   }
 
@@ -327,12 +335,14 @@ export class Hub {
   private heartbeat(): void {
     const round = now()
     for (const conn of this.connections.values()) conn.ping()
-    clearTimeout(this.reapTimer)
-    this.reapTimer = setTimeout(() => {
+    // Rounds may overlap when the timeout is longer than the interval; each keeps its own timer.
+    const timer = setTimeout(() => {
+      this.reapTimers.delete(timer)
       for (const conn of this.connections.values()) {
         if (conn.lastSeen < round) conn.terminate('heartbeat timeout')
       }
     }, this.opts.heartbeat.timeout).unref()
+    this.reapTimers.add(timer)
   }
 
   private sweep(): void {
@@ -361,7 +371,8 @@ export class Hub {
     this.closing = true
     clearInterval(this.heartbeatTimer)
     clearInterval(this.sweepTimer)
-    clearTimeout(this.reapTimer)
+    for (const timer of this.reapTimers) clearTimeout(timer)
+    this.reapTimers.clear()
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down')
   }
 }

@@ -5,11 +5,13 @@ import realtime, { type RealtimeOptions } from '../../src/index.js'
 
 export const SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
 
-const signer = createSigner({ key: SECRET, expiresIn: 3_600_000 })
+const signer = createSigner({ key: SECRET })
 
 /** A token for `sub`, signed with the test secret, valid for an hour unless `claims` say otherwise. */
-export function sign(sub: string, claims: Record<string, unknown> = {}): string {
-  return signer({ sub, ...claims })
+export function sign(sub: string | undefined, claims: Record<string, unknown> = {}, key = SECRET): string {
+  const payload: Record<string, unknown> = { exp: Math.floor(Date.now() / 1000) + 3600, ...claims }
+  if (sub !== undefined) payload.sub = sub
+  return key === SECRET ? signer(payload) : createSigner({ key })(payload)
 }
 
 interface Test {
