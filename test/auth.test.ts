@@ -90,7 +90,7 @@ t.test('?token= works with allowQueryToken, and no log line holds the token', as
   const app = await buildApp(t, { allowQueryToken: true }, { fastify: logs.fastify })
   const token = sign('carol')
   const client = await connect(app, 'carol', { query: `?token=${token}&x=1` })
-  const ready = await client.next('ready')
+  const ready = client.ready
   t.equal(ready.data.userId, 'carol')
   await client.close()
   const incoming = logs.records().find((r) => r.msg === 'incoming request') as { req: { url: string } }
@@ -142,11 +142,11 @@ t.test('a disallowed Origin is refused with 403; allowed and absent origins conn
   })
   for (const origin of ['http://localhost:3000', 'http://localhost:8000']) {
     const client = await connect(app, 'alice', { headers: { origin } })
-    t.equal((await client.next('ready')).type, 'ready', origin)
+    t.equal(client.ready.type, 'ready', origin)
     await client.close()
   }
   const noOrigin = await connect(app)
-  t.equal((await noOrigin.next('ready')).type, 'ready', 'a client without Origin (not a browser) connects')
+  t.equal(noOrigin.ready.type, 'ready', 'a client without Origin (not a browser) connects')
   await noOrigin.close()
 })
 
@@ -197,7 +197,7 @@ t.test('plugins the app registered first are reused, not registered again', asyn
 
   const client = await connect(app, 'dave', { protocols: ['realtime.v1', `bearer.${sign('dave')}`] })
   t.equal(client.ws.protocol, 'realtime.v1', 'our path selects realtime.v1 on the host websocket server')
-  t.equal((await client.next('ready')).data.userId, 'dave', 'the token is verified by the host @fastify/jwt')
+  t.equal(client.ready.data.userId, 'dave', 'the token is verified by the host @fastify/jwt')
   await client.close()
 
   const echo = new WebSocket(wsUrl(app, '/echo'), ['chat', 'superchat'])
@@ -225,7 +225,7 @@ t.test('a host websocket server with its own protocol choice keeps it for other 
 t.test('the path option moves the endpoint', async (t) => {
   const app = await buildApp(t, { path: '/realtime' })
   const client = await connect(app, 'alice', { path: '/realtime' })
-  t.equal((await client.next('ready')).type, 'ready')
+  t.equal(client.ready.type, 'ready')
   await client.close()
   const res = await app.inject({ url: '/ws' })
   t.equal(res.statusCode, 404)
@@ -246,5 +246,8 @@ t.test('a plain HTTP request to the endpoint with ?token= does not log the token
   t.notOk(logs.lines.join('\n').includes(token.split('.')[2] as string))
   const other = await fetch(`${wsUrl(app, '/elsewhere').replace('ws:', 'http:')}?token=abc`)
   t.equal(other.status, 404)
-  t.ok(logs.lines.some((l) => l.includes('/elsewhere?token=abc')), 'other paths are left alone')
+  t.ok(
+    logs.lines.some((l) => l.includes('/elsewhere?token=abc')),
+    'other paths are left alone'
+  )
 })

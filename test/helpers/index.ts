@@ -56,6 +56,8 @@ export interface Frame {
 export class TestClient {
   readonly frames: Frame[] = []
   private waiters: Array<() => void> = []
+  /** The `ready` frame, taken off the queue by `connect()`. */
+  ready: Frame = { type: 'none' }
   closeCode: number | undefined
   closeReason = ''
   readonly closed: Promise<{ code: number; reason: string }>
@@ -155,6 +157,7 @@ export async function connect(app: FastifyInstance, sub = 'alice', options: Conn
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
     ws.once('error', reject)
   })
+  client.ready = await client.next('ready')
   return client
 }
 

@@ -1,0 +1,162 @@
+import t from 'tap'
+import WebSocket from 'ws'
+import { buildApp, connect, delay, logCapture, refused, sign, TestClient, wsUrl } from './helpers/index.js'
+
+t.test('ready tells the connection id, the user id and the heartbeat interval', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 12_000 } })
+  const client = await connect(app, 'alice')
+  t.match(client.ready, { type: 'ready', data: { userId: 'alice', heartbeatMs: 12_000 } })
+  t.match(client.ready.data.connectionId, /^[0-9a-f-]{36}$/)
+  t.same(Object.keys(client.ready), ['type', 'data'])
+})
+
+t.test('a client that does not answer pings is terminated and cleaned up; one that answers stays', async (t) => {
+  const logs = logCapture('info')
+  const app = await buildApp(t, { authorize: () => true, heartbeat: { interval: 80, timeout: 60 } }, { fastify: logs.fastify })
+  const silentWs = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('zombie')}` }, autoPong: false })
+  const silent = new TestClient(silentWs)
+  await silent.next('ready')
+  const healthy = await connect(app, 'alice')
+  await silent.subscribe('r')
+  await healthy.subscribe('r')
+  const pending = app.realtime.request('r', { type: 'hitl_request', data: { requestId: 'h', question: '?' } }, { timeout: 5000 })
+  await silent.next('hitl_request')
+  const { code } = await silent.closed
+  t.equal(code, 1006, 'terminated without a close frame')
+  t.equal(app.realtime.stats().connections, 1)
+  t.equal(app.realtime.stats().subscriptions, 1, 'its room membership is gone')
+  const asked = await healthy.next('hitl_request')
+  healthy.send({ type: 'reply', id: asked.id, data: 'ok' })
+  t.equal(await pending, 'ok')
+  await delay(300)
+  t.equal(healthy.closeCode, undefined, 'the client that answers pings is still connected')
+  t.ok(logs.records().some((r) => r.msg === 'realtime connection terminated' && r.why === 'heartbeat timeout' && r.userId === 'zombie'))
+})
+
+t.test('a timeout longer than the interval still reaps a dead client', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 40, timeout: 100 } })
+  const silent = new TestClient(new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('zombie')}` }, autoPong: false }))
+  await silent.next('ready')
+  t.equal((await silent.closed).code, 1006)
+})
+
+t.test('a request to a reaped connection is rejected', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 50, timeout: 50 } })
+  const silent = new TestClient(new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('zombie')}` }, autoPong: false }))
+  const ready = await silent.next('ready')
+  await t.rejects(app.realtime.request(ready.data.connectionId, { type: 'hitl_request', data: { requestId: 'x', question: '?' } }), {
+    code: 'FST_REALTIME_REQUEST_DISCONNECTED'
+  })
+})
+
+t.test('a token that expires while connected closes the connection with 4001', async (t) => {
+  const app = await buildApp(t)
+  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.floor(Date.now() / 1000) + 1 }) })
+  const { code, reason } = await client.closed
+  t.equal(code, 4001)
+  t.equal(reason, 'token expired')
+})
+
+t.test('a fresh token sent with auth before exp keeps the connection open', async (t) => {
+  const app = await buildApp(t)
+  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.floor(Date.now() / 1000) + 1 }) })
+  await client.call({ type: 'auth', data: { token: sign('alice') } })
+  await delay(2100)
+  t.equal(client.closeCode, undefined)
+  t.same(await client.call({ type: 'ping', id: 'p' }), { type: 'pong', id: 'p' })
+})
+
+t.test('tokenExpiryGrace lets a connection outlive exp by that much', async (t) => {
+  const app = await buildApp(t, { tokenExpiryGrace: 1500 })
+  const exp = Math.floor(Date.now() / 1000) + 1
+  const client = await connect(app, 'alice', { token: sign('alice', { exp }) })
+  const { code } = await client.closed
+  t.equal(code, 4001)
+  t.ok(Date.now() >= exp * 1000 + 1400, 'closed after exp + grace')
+})
+
+t.test('a token far in the future does not overflow the expiry timer', async (t) => {
+  const app = await buildApp(t)
+  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.floor(Date.now() / 1000) + 60 * 86_400 }) })
+  await delay(50)
+  t.same(await client.call({ type: 'ping', id: 'p' }), { type: 'pong', id: 'p' })
+})
+
+t.test('app.close() closes every client with 1001, stops every timer and leaves nothing open', async (t) => {
+  const logs = logCapture('info')
+  const app = await buildApp(t, { authorize: () => true }, { fastify: logs.fastify })
+  const clients = await Promise.all(['a', 'b', 'c'].map((u) => connect(app, u)))
+  await clients[0]?.subscribe('r')
+  const pending = t.rejects(app.realtime.request('r', { type: 'hitl_request', data: { requestId: 'z', question: '?' } }), {
+    code: 'FST_REALTIME_REQUEST_DISCONNECTED'
+  })
+  const started = Date.now()
+  await app.close()
+  const closes = await Promise.all(clients.map((c) => c.closed))
+  t.same(
+    closes.map((c) => c.code),
+    [1001, 1001, 1001]
+  )
+  t.equal(closes[0]?.reason, 'server shutting down')
+  t.ok(Date.now() - started < 1000, 'within a second')
+  await pending
+  t.same(app.realtime.stats(), {
+    connections: 0,
+    rooms: 0,
+    subscriptions: 0,
+    messagesIn: 1,
+    messagesOut: 3 + 1 + 1,
+    errors: 0,
+    pendingRequests: 0
+  })
+  const closed = logs.records().filter((r) => r.msg === 'realtime connection closed')
+  t.equal(closed.length, 3)
+  t.match(closed[0], { code: 1001, connectionId: /./, userId: /^[abc]$/ })
+})
+
+t.test('realtime.close() closes every connection with 1001 and refuses new upgrades with 503', async (t) => {
+  const app = await buildApp(t)
+  const client = await connect(app)
+  await app.realtime.close()
+  t.equal((await client.closed).code, 1001)
+  const res = await refused(app)
+  t.equal(res.status, 503)
+  t.equal(res.body.code, 'FST_REALTIME_CLOSING')
+})
+
+t.test('a client closing normally is removed and logged with its code', async (t) => {
+  const logs = logCapture('info')
+  const app = await buildApp(t, {}, { fastify: logs.fastify })
+  const client = await connect(app, 'alice')
+  await client.subscribe('user:alice')
+  client.ws.close(4321, 'tab closed')
+  await client.closed
+  await delay(20)
+  t.equal(app.realtime.stats().connections, 0)
+  t.equal(app.realtime.stats().subscriptions, 0)
+  t.ok(logs.records().some((r) => r.msg === 'realtime connection closed' && r.code === 4321 && r.reason === 'tab closed'))
+  t.ok(logs.records().some((r) => r.msg === 'realtime connection opened' && r.userId === 'alice'))
+})
+
+t.test('a client that stops reading is closed as a slow consumer (4008) and the others are not held up', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, limits: { bufferedBytes: 64 * 1024 } })
+  const slow = await connect(app, 'slow')
+  const fast = await connect(app, 'fast')
+  await slow.subscribe('r')
+  await fast.subscribe('r')
+  const socket = (slow.ws as unknown as { _socket: import('node:net').Socket })._socket
+  socket.pause()
+  // More than the loopback socket buffers of both ends hold, so the server's own queue must grow.
+  const big = 'x'.repeat(60 * 1024)
+  const fastGot = fast.collect('agent:thought', 400, 20_000)
+  for (let i = 0; i < 400; i++) {
+    await app.realtime.emit('r', { type: 'agent:thought', data: { runId: 'r', content: big } })
+    if (i % 20 === 0) await delay(1)
+  }
+  t.equal((await fastGot).length, 400, 'the reading client got everything')
+  t.equal(app.realtime.stats().connections, 1, 'the slow client is gone')
+  socket.resume()
+  const { code } = await slow.closed
+  t.ok(code === 4008 || code === 1006, `the slow client saw 4008 or, as it never read the close frame, 1006 (${code})`)
+  t.equal(app.realtime.stats().connections, 1)
+})
