@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
-import { CloseCode, ServerType } from './protocol/constants.js'
+import { CloseCode } from './protocol/constants.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { Hub } from './server/hub.js'
@@ -71,13 +71,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
       const conn = new Connection(id, socket, user, log, hub, verify)
-      if (conn.closed) return
       hub.add(conn)
-      log.info('realtime connection opened')
-      conn.sendJson({
-        type: ServerType.Ready,
-        data: { connectionId: id, userId: user.sub, heartbeatMs: opts.heartbeat.interval }
-      })
+      conn.start(opts.heartbeat.interval)
     }
   })
 

@@ -251,3 +251,36 @@ t.test('a plain HTTP request to the endpoint with ?token= does not log the token
     'other paths are left alone'
   )
 })
+
+t.test('a query string without a token is left as it is', async (t) => {
+  const logs = logCapture('info')
+  const app = await buildApp(t, {}, { fastify: logs.fastify })
+  const client = await connect(app, 'alice', { query: '?client=web', headers: { authorization: `Bearer ${sign('alice')}` } })
+  await client.close()
+  t.ok(logs.records().some((r) => (r.req as { url?: string } | undefined)?.url === '/ws?client=web'))
+})
+
+t.test('a Buffer secret and an RS256 key pair work as jwt secrets', async (t) => {
+  const bufferApp = await buildApp(t, { jwt: { secret: Buffer.from(SECRET) } })
+  const a = await connect(bufferApp, 'alice')
+  t.equal(a.ready.data.userId, 'alice')
+  await a.close()
+  const { privateKey: priv, publicKey: pub } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const keys = {
+    private: priv.export({ type: 'pkcs8', format: 'pem' }) as string,
+    public: pub.export({ type: 'spki', format: 'pem' }) as string
+  }
+  const rsaApp = await buildApp(t, { jwt: { secret: keys, sign: { algorithm: 'RS256' } } })
+  const token = rsaApp.jwt.sign({ sub: 'rsa-user' })
+  const b = await connect(rsaApp, 'rsa-user', { token })
+  t.equal(b.ready.data.userId, 'rsa-user')
+  await b.close()
+  const hs = await refused(rsaApp, 'alice', { token: sign('alice') })
+  t.equal(hs.status, 401, 'an HS256 token is refused by an RS256 server')
+})
+
+t.test('a numeric sub is accepted as a string user id', async (t) => {
+  const app = await buildApp(t)
+  const client = await connect(app, 'x', { token: sign(undefined, { sub: 42 }) })
+  t.equal(client.ready.data.userId, '42')
+})

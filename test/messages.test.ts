@@ -149,6 +149,7 @@ t.test('a throwing handler becomes an internal error, logged with its details, a
   })
   app.realtime.handle('late', Type.Object({}), async ({ connection }) => {
     connection.close(1000, 'bye')
+    connection.close(1011, 'closing twice does nothing')
     await delay(5)
     return 'too late'
   })

@@ -61,15 +61,18 @@ t.test('request() rejects when every asked connection closes, not before', async
   await a.subscribe('r')
   await b.subscribe('r')
   let settled = false
-  const pending = app.realtime.request('r', question('q5'), { timeout: 5000 }).finally(() => {
-    settled = true
-  })
+  const pending = t.rejects(
+    app.realtime.request('r', question('q5'), { timeout: 5000 }).finally(() => {
+      settled = true
+    }),
+    { code: 'FST_REALTIME_REQUEST_DISCONNECTED', message: /lost its connection/ }
+  )
   await a.next('hitl_request')
   await a.close()
   await b.next('hitl_request')
   t.equal(settled, false, 'one connection is still there to answer')
   await b.close()
-  await t.rejects(pending, { code: 'FST_REALTIME_REQUEST_DISCONNECTED', message: /lost its connection/ })
+  await pending
   t.equal(app.realtime.stats().pendingRequests, 0)
 })
 

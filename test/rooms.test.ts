@@ -83,6 +83,8 @@ t.test('emit refuses an unknown type, invalid data and a bad room before sending
     message: /event "task_update" has invalid data at \/progress: Expected integer to be less or equal to 100/
   })
   t.throws(() => emit('r', null), { message: /must be an object/ })
+  t.throws(() => emit('r', 'agent:thought'), { message: /must be an object/ })
+  t.throws(() => emit('r', { type: 5, data: {} }), { message: /unknown event type "5"/ })
   t.throws(() => emit('', thought('x')), { message: /invalid room name ""/ })
   t.throws(() => emit('a b', thought('x')), { message: /invalid room name "a b"/ })
   t.throws(() => emit('x'.repeat(256), thought('x')), { message: /invalid room name/ })

@@ -13,19 +13,14 @@ export const kUser = Symbol('fastify-realtime.user')
 type RawWithToken = IncomingMessage & { [kQueryToken]?: string }
 export type RequestWithUser = FastifyRequest & { [kUser]?: RealtimeUser }
 
-export function pathOf(url: string | undefined): string {
-  const raw = url ?? '/'
-  const q = raw.indexOf('?')
-  return q === -1 ? raw : raw.slice(0, q)
-}
-
 /**
  * Runs before @fastify/websocket and Fastify see a request or an upgrade to our path: removes `token` from
  * its query string and keeps it aside, so the request URL, and every log line with it, holds no token.
  */
 export function redactQueryToken(path: string) {
   return (req: RawWithToken): void => {
-    const url = req.url ?? ''
+    // A server request always has a url; only a hand-made IncomingMessage lacks one.
+    const url = req.url as string
     const q = url.indexOf('?')
     if (q === -1 || url.slice(0, q) !== path) return
     const params = new URLSearchParams(url.slice(q + 1))
@@ -38,9 +33,10 @@ export function redactQueryToken(path: string) {
   }
 }
 
-export function offeredProtocols(header: string | string[] | undefined): string[] {
+/** Node joins repeated `Sec-WebSocket-Protocol` headers into one comma-separated string. */
+export function offeredProtocols(header: string | undefined): string[] {
   if (header === undefined) return []
-  return (Array.isArray(header) ? header.join(',') : header)
+  return header
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean)
@@ -125,9 +121,11 @@ function refuse(request: FastifyRequest, reason: string): never {
 /** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */
 export function selectProtocol(path: string, previous?: ((protocols: Set<string>, req: IncomingMessage) => string | false) | null) {
   return (protocols: Set<string>, req: IncomingMessage): string | false => {
-    if (pathOf(req.url) === path) return protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false
+    // On our path the preValidation hook has already refused an upgrade that does not offer realtime.v1.
+    if ((req.url as string).split('?', 1)[0] === path) return SUBPROTOCOL
     // ws defaults handleProtocols to null, not undefined.
     if (typeof previous === 'function') return previous(protocols, req)
-    return protocols.values().next().value ?? false
+    // ws calls this only when at least one protocol was offered; its own default is the first.
+    return protocols.values().next().value as string
   }
 }

@@ -53,6 +53,12 @@ export class Connection implements RealtimeConnection {
       this.lastSeen = Date.now()
     })
     socket.on('close', (code, reason) => this.onClose(code, reason))
+  }
+
+  /** Called once the hub holds the connection: greets the client and arms the token expiry (which may close it at once). */
+  start(heartbeatMs: number): void {
+    this.log.info('realtime connection opened')
+    this.sendJson({ type: ServerType.Ready, data: { connectionId: this.id, userId: this.userId, heartbeatMs } })
     this.scheduleExpiry()
   }
 
@@ -81,7 +87,7 @@ export class Connection implements RealtimeConnection {
   }
 
   sendJson(message: object): void {
-    if (!this.closed) this.sendFrame(Buffer.from(JSON.stringify(message)))
+    this.sendFrame(Buffer.from(JSON.stringify(message)))
   }
 
   sendError(code: string, message: string, id?: string, room?: string): void {
@@ -291,8 +297,8 @@ export class Connection implements RealtimeConnection {
     this.socket.close(code, reason)
   }
 
+  /** Only the heartbeat calls this, on connections the hub still holds (so never on a closed one). */
   terminate(why: string): void {
-    if (this.closed) return
     this.log.info({ why }, 'realtime connection terminated')
     this.cleanup()
     this.socket.terminate()

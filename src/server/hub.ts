@@ -166,9 +166,9 @@ export class Hub {
     }
     // Events emitted while the snapshot is taken follow it, so the page applies them on top. When the history
     // cannot cover them (too many, or no history), the snapshot is taken again: it may miss them, never the reverse.
-    for (let attempt = 1; ; attempt++) {
+    let snapshot: unknown
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
       const { seq, epoch } = room
-      let snapshot: unknown
       try {
         snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
       } catch (err) {
@@ -183,12 +183,9 @@ export class Hub {
         this.attach(conn, room, { id, recovered: false, seq, snapshot }, during)
         return
       }
-      if (attempt === SNAPSHOT_ATTEMPTS) {
-        conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
-        this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
-        return
-      }
     }
+    conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
+    this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
   }
 
   private roomsFull(conn: Connection, name: string, id: string | undefined): boolean {

@@ -1,0 +1,272 @@
+import t from 'tap'
+import { buildApp, connect, delay, logCapture } from './helpers/index.js'
+
+const thought = (n: number) => ({ type: 'agent:thought' as const, data: { runId: 'run', content: `event ${n}` } })
+
+async function emitRange(app: Awaited<ReturnType<typeof buildApp>>, room: string, from: number, to: number) {
+  for (let n = from; n <= to; n++) await app.realtime.emit(room, thought(n))
+}
+
+t.test('resume inside the window replays exactly the missed events, in order, then continues live', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  const first = await connect(app, 'alice')
+  const { epoch } = (await first.subscribe('workflow:1')).data
+  await emitRange(app, 'workflow:1', 1, 3)
+  const seen = await first.collect('agent:thought', 3)
+  t.same(
+    seen.map((e) => e.seq),
+    [1, 2, 3]
+  )
+  await first.close()
+  await emitRange(app, 'workflow:1', 4, 6)
+
+  const again = await connect(app, 'alice')
+  const sub = await again.subscribe('workflow:1', { since: 3, epoch })
+  t.same(sub.data, { seq: 3, epoch, recovered: true }, 'seq is where the stream continues from')
+  await app.realtime.emit('workflow:1', thought(7))
+  const after = await again.collect('agent:thought', 4)
+  t.same(
+    after.map((e) => [e.seq, e.data.content]),
+    [
+      [4, 'event 4'],
+      [5, 'event 5'],
+      [6, 'event 6'],
+      [7, 'event 7']
+    ]
+  )
+  await delay(20)
+  t.equal(again.frames.length, 0, 'no duplicate')
+})
+
+t.test('a client that missed nothing is recovered with no replay', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('r')).data
+  await emitRange(app, 'r', 1, 2)
+  await c.collect('agent:thought', 2)
+  const again = await c.subscribe('r', { since: 2, epoch })
+  t.same(again.data, { seq: 2, epoch, recovered: true })
+  await delay(20)
+  t.equal(c.frames.length, 0)
+})
+
+t.test('resubscribing to a held room with an older since replays what was asked', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('r')).data
+  await emitRange(app, 'r', 1, 3)
+  await c.collect('agent:thought', 3)
+  t.equal((await c.subscribe('r', { since: 1, epoch })).data.recovered, true)
+  t.same(
+    (await c.collect('agent:thought', 2)).map((e) => e.seq),
+    [2, 3]
+  )
+  await app.realtime.emit('r', thought(4))
+  t.equal((await c.next('agent:thought')).seq, 4, 'still subscribed once: one copy of live events')
+  await delay(20)
+  t.equal(c.frames.length, 0)
+})
+
+t.test('past the window, with another epoch, or from the future: recovered false with the current seq', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, history: { size: 5 } })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('r')).data
+  await emitRange(app, 'r', 1, 10)
+  await c.collect('agent:thought', 10)
+  const late = await connect(app, 'bob')
+  t.same((await late.subscribe('r', { since: 2, epoch })).data, { seq: 10, epoch, recovered: false }, 'event 3 is no longer held')
+  t.same((await late.subscribe('r', { since: 5, epoch })).data, { seq: 5, epoch, recovered: true }, 'events 6..10 are held')
+  t.same(
+    (await late.collect('agent:thought', 5)).map((e) => e.seq),
+    [6, 7, 8, 9, 10]
+  )
+  t.same((await late.subscribe('r', { since: 9, epoch: 'another' })).data, { seq: 10, epoch, recovered: false })
+  t.same((await late.subscribe('r', { since: 99, epoch })).data, { seq: 10, epoch, recovered: false })
+  t.same((await late.subscribe('r', { since: 9 })).data, { seq: 10, epoch, recovered: false }, 'since without epoch cannot be trusted')
+})
+
+t.test('history expires after its ttl, and an empty room expires with a new epoch', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, history: { ttl: 100 } })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('r')).data
+  await emitRange(app, 'r', 1, 2)
+  await c.collect('agent:thought', 2)
+  await delay(150)
+  t.same((await c.subscribe('r', { since: 0, epoch })).data, { seq: 2, epoch, recovered: false }, 'the events are too old')
+  await c.call({ type: 'unsubscribe', room: 'r' })
+  await delay(250)
+  const fresh = await c.subscribe('r', { since: 2, epoch })
+  t.equal(fresh.data.recovered, false)
+  t.equal(fresh.data.seq, 0, 'the seq restarted')
+  t.not(fresh.data.epoch, epoch, 'in a new epoch, so an old since is never misread')
+})
+
+t.test('history size 0 for a room: only a client that missed nothing is recovered', async (t) => {
+  const app = await buildApp(t, {
+    authorize: () => true,
+    history: { rooms: (room) => (room.startsWith('typing:') ? { size: 0 } : undefined) }
+  })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('typing:1')).data
+  await emitRange(app, 'typing:1', 1, 2)
+  await c.collect('agent:thought', 2)
+  t.equal((await c.subscribe('typing:1', { since: 1, epoch })).data.recovered, false)
+  t.equal((await c.subscribe('typing:1', { since: 2, epoch })).data.recovered, true)
+})
+
+t.test('events emitted while authorize runs are replayed without gap or duplicate', async (t) => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const app = await buildApp(t, { authorize: async ({ user }) => (user.sub === 'slow' ? gate.then(() => true) : true) })
+  const c = await connect(app, 'fast')
+  const { epoch } = (await c.subscribe('r')).data
+  await emitRange(app, 'r', 1, 3)
+  const slow = await connect(app, 'slow')
+  slow.send({ type: 'subscribe', id: 's', room: 'r', data: { since: 1, epoch } })
+  await delay(10)
+  await emitRange(app, 'r', 4, 6)
+  release()
+  await delay(5)
+  await emitRange(app, 'r', 7, 8)
+  const sub = await slow.next('subscribed')
+  t.same(sub.data, { seq: 1, epoch, recovered: true })
+  t.same(
+    (await slow.collect('agent:thought', 7)).map((e) => e.seq),
+    [2, 3, 4, 5, 6, 7, 8]
+  )
+  await delay(20)
+  t.equal(slow.frames.length, 0)
+})
+
+t.test('a client that cannot be recovered gets the snapshot, then the events emitted while it was taken', async (t) => {
+  let calls = 0
+  const app = await buildApp(t, {
+    authorize: () => true,
+    snapshot: async ({ room, user, connection }) => {
+      calls++
+      const at = (await app.realtime.emit(room, thought(100 + calls))).seq
+      await delay(10)
+      await app.realtime.emit(room, thought(200 + calls))
+      return { room, user: user.sub, conn: typeof connection.id, stateAt: at }
+    }
+  })
+  await emitRange(app, 'r', 1, 2)
+  const c = await connect(app, 'alice')
+  const sub = await c.subscribe('r')
+  t.same(sub.data.snapshot, { room: 'r', user: 'alice', conn: 'string', stateAt: 3 })
+  t.equal(sub.data.recovered, false)
+  t.equal(sub.data.seq, 2, 'the snapshot was started at seq 2')
+  t.same(
+    (await c.collect('agent:thought', 2)).map((e) => e.seq),
+    [3, 4],
+    'what happened during the snapshot follows it'
+  )
+  t.equal(calls, 1)
+  const { epoch } = sub.data
+  const resumed = await (await connect(app, 'alice')).subscribe('r', { since: 4, epoch })
+  t.equal(resumed.data.snapshot, undefined, 'a recovered client gets no snapshot')
+})
+
+t.test('a snapshot the history cannot keep up with is taken again, at most three times', async (t) => {
+  const logs = logCapture('warn')
+  let calls = 0
+  const app = await buildApp(
+    t,
+    {
+      authorize: () => true,
+      history: { size: 2 },
+      snapshot: async ({ room }) => {
+        calls++
+        await emitRange(app, room, 1, 3)
+        return { calls }
+      }
+    },
+    { fastify: logs.fastify }
+  )
+  const c = await connect(app)
+  const sub = await c.subscribe('r')
+  t.equal(calls, 3)
+  t.same(sub.data.snapshot, { calls: 3 })
+  t.equal(sub.data.seq, 9, 'the fallback starts from the current seq')
+  t.ok(logs.records().some((r) => /kept falling behind/.test(String(r.msg))))
+})
+
+t.test('a snapshot taken while the room expires under it is taken again', async (t) => {
+  let calls = 0
+  const app = await buildApp(t, {
+    authorize: () => true,
+    history: { ttl: 30 },
+    snapshot: async () => {
+      calls++
+      await delay(calls === 1 ? 120 : 0)
+      return calls
+    }
+  })
+  const c = await connect(app)
+  const sub = await c.subscribe('r')
+  t.equal(calls, 2)
+  t.equal(sub.data.snapshot, 2)
+})
+
+t.test('a failing snapshot hook answers internal and subscribes nothing', async (t) => {
+  const logs = logCapture('error')
+  const app = await buildApp(
+    t,
+    {
+      authorize: () => true,
+      snapshot: () => {
+        throw new Error('db down')
+      }
+    },
+    { fastify: logs.fastify }
+  )
+  const c = await connect(app)
+  const reply = await c.subscribe('r')
+  t.same(reply.data, { code: 'internal', message: 'internal error' })
+  t.equal(app.realtime.stats().subscriptions, 0)
+  t.ok(logs.records().some((r) => r.msg === 'realtime snapshot hook failed'))
+})
+
+t.test('a connection that closes while authorize or the snapshot runs subscribes nothing', async (t) => {
+  const app = await buildApp(t, {
+    authorize: async ({ room }) => {
+      await delay(room === 'slow-auth' ? 50 : 0)
+      return true
+    },
+    snapshot: async ({ room }) => {
+      await delay(room === 'slow-snap' ? 50 : 0)
+      return null
+    }
+  })
+  for (const room of ['slow-auth', 'slow-snap']) {
+    const c = await connect(app)
+    c.send({ type: 'subscribe', room })
+    await delay(10)
+    await c.close()
+    await delay(80)
+    t.equal(app.realtime.stats().subscriptions, 0, room)
+  }
+})
+
+t.test('a history.rooms function that throws answers the subscribe with internal and logs it', async (t) => {
+  const logs = logCapture('error')
+  const app = await buildApp(
+    t,
+    {
+      authorize: () => true,
+      history: {
+        rooms: (room) => {
+          if (room === 'explode') throw new Error('bad config')
+          return undefined
+        }
+      }
+    },
+    { fastify: logs.fastify }
+  )
+  const c = await connect(app)
+  t.same((await c.subscribe('explode')).data, { code: 'internal', message: 'internal error' })
+  t.equal((await c.subscribe('fine')).type, 'subscribed', 'the connection stays')
+  t.ok(logs.records().some((r) => r.msg === 'realtime subscribe failed' && r.room === 'explode'))
+})
