@@ -77,13 +77,13 @@ t.test('every wrong option fails register with a message that names it', async (
   for (const [name, options, message] of cases) {
     await t.rejects(
       registerWith(options),
-      { code: 'FST_REALTIME_INVALID_OPTION', message: new RegExp(escape(`fastify-realtime: ${message}`)) },
+      { code: 'FST_REALTIME_INVALID_OPTION', message: new RegExp(escapeRegExp(`fastify-realtime: ${message}`)) },
       name
     )
   }
 })
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 

@@ -1,10 +1,12 @@
 import { buildApp } from './app.js'
 
-const port = Number(process.env.PORT ?? 3000)
+const wanted = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 
 const app = await buildApp({ logger: { level: 'info' } })
-await app.listen({ port, host })
+await app.listen({ port: wanted, host })
+// With PORT=0 the system picks a free port: print the one in use.
+const { port } = app.server.address() as { port: number }
 
 const token = app.jwt.sign({ sub: 'demo', name: 'demo' }, { expiresIn: '1h' })
 const origin = host === '0.0.0.0' || host === '::' ? 'localhost' : host
