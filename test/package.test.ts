@@ -8,6 +8,9 @@ import { connect, SECRET } from './helpers/index.js'
 import { diagnose } from './helpers/typescript.js'
 
 const require = createRequire(import.meta.url)
+// Computed, so that typechecking the tests does not need dist/ (test/types/package-consumer.ts checks its types).
+const pkg = 'fastify-realtime'
+
 
 t.test('npm pack ships the builds, types and docs, and no tests or sources', async (t) => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
@@ -55,13 +58,13 @@ t.test('the CommonJS build exports the plugin three ways and serves connections'
 })
 
 t.test('the ESM build and the client entry point', async (t) => {
-  const esm = await import('fastify-realtime')
+  const esm = await import(pkg)
   t.equal(typeof esm.default, 'function')
   t.equal(esm.fastifyRealtime, esm.default)
   t.equal(esm.realtime, esm.default)
   t.equal(typeof esm.defineEvents, 'function')
   t.ok(esm.agentEvents['agent:thought'])
-  const client = await import('fastify-realtime/client')
+  const client = await import(`${pkg}/client`)
   t.equal(client.SUBPROTOCOL, 'realtime.v1')
   t.equal(client.BEARER_PREFIX, 'bearer.')
   t.equal(client.CloseCode.SlowConsumer, 4008)
