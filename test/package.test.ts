@@ -11,7 +11,6 @@ const require = createRequire(import.meta.url)
 // Computed, so that typechecking the tests does not need dist/ (test/types/package-consumer.ts checks its types).
 const pkg = 'fastify-realtime'
 
-
 t.test('npm pack ships the builds, types and docs, and no tests or sources', async (t) => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
     encoding: 'utf8',
