@@ -3,7 +3,8 @@ import { RealtimeError, Type } from '../src/index.js'
 import { buildApp, connect, delay, logCapture } from './helpers/index.js'
 
 t.test('bad input gets an error reply with a documented code, and the connection stays', async (t) => {
-  const app = await buildApp(t, { authorize: () => true })
+  // A large bucket: this test sends two messages per case and is not about the rate limit.
+  const app = await buildApp(t, { authorize: () => true, limits: { burst: 1000, messagesPerSecond: 1000 } })
   const client = await connect(app)
   const cases: Array<[string, unknown, string, RegExp]> = [
     ['text that is not JSON', '{"type":', 'invalid_json', /not valid JSON/],
@@ -15,15 +16,24 @@ t.test('bad input gets an error reply with a documented code, and the connection
     ['no type', { room: 'x' }, 'invalid_message', /\/type: Expected required property/],
     ['an empty type', { type: '' }, 'invalid_message', /\/type/],
     ['a numeric id', { type: 'ping', id: 5 }, 'invalid_message', /\/id: Expected string/],
-    ['a huge id', { type: 'ping', id: 'x'.repeat(200) }, 'invalid_message', /\/id/],
+    ['a huge id (not echoed back)', { type: 'ping', id: 'x'.repeat(200) }, 'invalid_message', /\/id/],
+    ['an empty id', { type: 'ping', id: '' }, 'invalid_message', /\/id/],
     ['an extra field', { type: 'ping', admin: true }, 'invalid_message', /\/admin: Unexpected property/],
     ['an unknown type', { type: 'launch', id: 'u1' }, 'unknown_type', /unknown message type "launch"/],
     ['a server-only type', { type: 'ack', id: 'u2' }, 'unknown_type', /"ack"/],
     ['subscribe data with a wrong since', { type: 'subscribe', room: 'r', data: { since: -1 } }, 'invalid_message', /\/since/],
     ['subscribe data with an extra key', { type: 'subscribe', room: 'r', data: { from: 1 } }, 'invalid_message', /\/from/],
-    ['auth without a token', { type: 'auth', data: {} }, 'invalid_message', /invalid auth data at \/token/],
-    ['a reply without id', { type: 'reply', data: 1 }, 'invalid_message', /needs the id/],
-    ['a reply with a malformed error', { type: 'reply', id: 'q', error: { code: 1 } }, 'invalid_message', /invalid reply error/]
+    ['auth without a token', { type: 'auth', data: {} }, 'invalid_message', /invalid "auth" message at \/data\/token/],
+    ['auth without data', { type: 'auth' }, 'invalid_message', /invalid "auth" message at \/data: Expected required property/],
+    ['a reply without id', { type: 'reply', data: 1 }, 'invalid_message', /invalid "reply" message at \/id: Expected required property/],
+    [
+      'a reply with a malformed error',
+      { type: 'reply', id: 'q', error: { code: 1 } },
+      'invalid_message',
+      /invalid "reply" message at \/error/
+    ],
+    ['a ping with data', { type: 'ping', data: 1 }, 'invalid_message', /invalid "ping" message at \/data: Unexpected property/],
+    ['an unsubscribe with data', { type: 'unsubscribe', room: 'r', data: {} }, 'invalid_message', /invalid "unsubscribe" message at \/data/]
   ]
   for (const [name, message, code, text] of cases) {
     client.send(message)

@@ -1,44 +1,116 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Type } from '@sinclair/typebox'
 import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler'
-import { ClientType } from './constants.js'
+import { ClientType, ServerType } from './constants.js'
 
 /**
- * TypeBox schemas of what a client may send, compiled once when this module loads.
- * The envelope is checked first; then the `data` of a control type, or of a type registered with `handle()`.
+ * Every message of `realtime.v1` as a TypeBox schema. The TypeScript types in `messages.ts` are derived from
+ * these. The server compiles the client messages once, when this module loads, and checks each frame against the
+ * envelope, then against its type's schema. (A browser client imports only the types, never this module.)
  */
 
 const Id = Type.String({ minLength: 1, maxLength: 128 })
+const Room = Type.String({ minLength: 1, maxLength: 1024 })
+const Seq = Type.Integer({ minimum: 0 })
+const strict = { additionalProperties: false } as const
+
+// Client -> Server
 
 /** Every client frame: one JSON object with these fields and no others. */
 export const ClientEnvelope = Type.Object(
   {
     type: Type.String({ minLength: 1, maxLength: 128 }),
     id: Type.Optional(Id),
-    room: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+    room: Type.Optional(Room),
     data: Type.Optional(Type.Unknown()),
     error: Type.Optional(Type.Unknown())
   },
-  { additionalProperties: false }
+  strict
 )
 
-/** `subscribe {room, data?: {since?, epoch?}}`: `since` and `epoch` ask for a resume. */
+/** `since`/`epoch` ask for a resume from the event after `since`. */
 export const SubscribeData = Type.Object(
-  {
-    since: Type.Optional(Type.Integer({ minimum: 0 })),
-    epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
-  },
-  { additionalProperties: false }
+  { since: Type.Optional(Seq), epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
+  strict
 )
-
-/** `auth {data: {token}}`: a fresh token for a connection whose token is about to expire. */
-export const AuthData = Type.Object({ token: Type.String({ minLength: 1, maxLength: 8192 }) }, { additionalProperties: false })
-
-/** `reply {id, data}` or `reply {id, error: {code, message}}`: the answer to a server request. */
+export const Subscribe = Type.Object(
+  { type: Type.Literal(ClientType.Subscribe), id: Type.Optional(Id), room: Room, data: Type.Optional(SubscribeData) },
+  strict
+)
+export const Unsubscribe = Type.Object({ type: Type.Literal(ClientType.Unsubscribe), id: Type.Optional(Id), room: Room }, strict)
+export const Ping = Type.Object({ type: Type.Literal(ClientType.Ping), id: Type.Optional(Id) }, strict)
+/** A fresh token for a connection whose token is about to expire. */
+export const Auth = Type.Object(
+  {
+    type: Type.Literal(ClientType.Auth),
+    id: Type.Optional(Id),
+    data: Type.Object({ token: Type.String({ minLength: 1, maxLength: 8192 }) }, strict)
+  },
+  strict
+)
 export const ReplyError = Type.Object(
   { code: Type.String({ minLength: 1, maxLength: 128 }), message: Type.String({ maxLength: 1024 }) },
-  { additionalProperties: false }
+  strict
 )
+/** The answer to a server request: `data`, or `error` when the client declines or fails. */
+export const Reply = Type.Object(
+  { type: Type.Literal(ClientType.Reply), id: Id, data: Type.Optional(Type.Unknown()), error: Type.Optional(ReplyError) },
+  strict
+)
+export const PresenceRequest = Type.Object({ type: Type.Literal(ClientType.Presence), id: Type.Optional(Id), room: Room }, strict)
+/** A message of a type the application registered with `handle()`; its `data` is checked against that schema. */
+export const ApplicationMessage = Type.Object(
+  { type: Type.String({ minLength: 1, maxLength: 128 }), id: Type.Optional(Id), data: Type.Optional(Type.Unknown()) },
+  strict
+)
+
+// Server -> Client
+
+export const Ready = Type.Object(
+  {
+    type: Type.Literal(ServerType.Ready),
+    data: Type.Object({ connectionId: Type.String(), userId: Type.String(), heartbeatMs: Type.Integer({ minimum: 1 }) }, strict)
+  },
+  strict
+)
+/** `seq` is where the stream continues from: the next event of this subscription has `seq + 1`. */
+export const Subscribed = Type.Object(
+  {
+    type: Type.Literal(ServerType.Subscribed),
+    id: Type.Optional(Id),
+    room: Room,
+    data: Type.Object(
+      { seq: Seq, epoch: Type.String({ minLength: 1 }), recovered: Type.Boolean(), snapshot: Type.Optional(Type.Unknown()) },
+      strict
+    )
+  },
+  strict
+)
+export const Unsubscribed = Type.Object({ type: Type.Literal(ServerType.Unsubscribed), id: Type.Optional(Id), room: Room }, strict)
+export const Pong = Type.Object({ type: Type.Literal(ServerType.Pong), id: Type.Optional(Id) }, strict)
+export const Ack = Type.Object({ type: Type.Literal(ServerType.Ack), id: Id, data: Type.Unknown() }, strict)
+export const ErrorReply = Type.Object(
+  {
+    type: Type.Literal(ServerType.Error),
+    id: Type.Optional(Id),
+    room: Type.Optional(Room),
+    data: Type.Object({ code: Type.String({ minLength: 1 }), message: Type.String() }, strict)
+  },
+  strict
+)
+/** A registry event. Volatile events have no `seq`. */
+export const Event = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    room: Room,
+    seq: Type.Optional(Type.Integer({ minimum: 1 })),
+    data: Type.Unknown(),
+    ts: Type.String()
+  },
+  strict
+)
+/** A server request (`app.realtime.request`), answered with `reply`. */
+export const ServerRequest = Type.Object({ type: Type.String({ minLength: 1 }), id: Id, data: Type.Unknown() }, strict)
 
 export interface Checker<T = unknown> {
   check(value: unknown): value is T
@@ -60,9 +132,39 @@ export function compile<S extends TSchema>(schema: S): Checker {
 }
 
 export const checkEnvelope = compile(ClientEnvelope)
-export const checkSubscribeData = compile(SubscribeData)
-export const checkAuthData = compile(AuthData)
-export const checkReplyError = compile(ReplyError)
+
+/** The compiled schema of each client control type. */
+export const clientChecks: ReadonlyMap<string, Checker> = new Map([
+  [ClientType.Subscribe, compile(Subscribe)],
+  [ClientType.Unsubscribe, compile(Unsubscribe)],
+  [ClientType.Ping, compile(Ping)],
+  [ClientType.Auth, compile(Auth)],
+  [ClientType.Reply, compile(Reply)],
+  [ClientType.Presence, compile(PresenceRequest)]
+])
+
+const serverChecks: ReadonlyMap<string, Checker> = new Map([
+  [ServerType.Ready, compile(Ready)],
+  [ServerType.Subscribed, compile(Subscribed)],
+  [ServerType.Unsubscribed, compile(Unsubscribed)],
+  [ServerType.Pong, compile(Pong)],
+  [ServerType.Ack, compile(Ack)],
+  [ServerType.Error, compile(ErrorReply)]
+])
+const checkEvent = compile(Event)
+const checkServerRequest = compile(ServerRequest)
+
+/**
+ * Checks a frame a server sent: a control message against its own schema, anything else as an event or a
+ * server request. Returns `undefined` when it conforms, else what is wrong.
+ */
+export function explainServerMessage(frame: unknown): string | undefined {
+  const type = (frame as { type?: unknown } | null)?.type
+  const control = typeof type === 'string' ? serverChecks.get(type) : undefined
+  if (control !== undefined) return control.check(frame) ? undefined : `${String(type)} ${control.explain(frame)}`
+  if (checkEvent.check(frame) || checkServerRequest.check(frame)) return undefined
+  return `not an event (${checkEvent.explain(frame)}) nor a request (${checkServerRequest.explain(frame)})`
+}
 
 /** Control types that must name a room. */
 export const ROOM_TYPES: ReadonlySet<string> = new Set([ClientType.Subscribe, ClientType.Unsubscribe, ClientType.Presence])

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import secureJson from 'secure-json-parse'
 import type { WebSocket } from 'ws'
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/constants.js'
-import { checkAuthData, checkEnvelope, checkReplyError, checkSubscribeData, ROOM_TYPES } from '../protocol/schemas.js'
+import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
 import type { Hub, PendingRequest } from './hub.js'
 
@@ -18,6 +18,7 @@ interface Envelope {
 export type VerifyToken = (token: string) => Promise<RealtimeUser>
 
 const MAX_TIMER = 2 ** 31 - 1
+const checkApplication = compile(ApplicationMessage)
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
 
 /**
@@ -128,7 +129,9 @@ export class Connection implements RealtimeConnection {
       return
     }
     if (!checkEnvelope.check(message)) {
-      const id = typeof (message as Envelope | null)?.id === 'string' ? (message as Envelope).id : undefined
+      // Echo the id only when it is a valid one, so the error itself stays within the protocol.
+      const raw = (message as Envelope | null)?.id
+      const id = typeof raw === 'string' && raw.length > 0 && raw.length <= 128 ? raw : undefined
       this.invalid(ErrorCode.InvalidMessage, `invalid envelope at ${checkEnvelope.explain(message)}`, id)
       return
     }
@@ -160,10 +163,10 @@ export class Connection implements RealtimeConnection {
   }
 
   private dispatch(msg: Envelope): void {
-    const { type, id } = msg
-    if (ROOM_TYPES.has(type) && !this.hub.validRoom(msg.room)) {
+    // The envelope check has made `room` a string or undefined.
+    const { type, id, room } = msg
+    if (ROOM_TYPES.has(type) && !this.hub.validRoom(room)) {
       const max = this.hub.opts.limits.roomNameMaxLength
-      const room = typeof msg.room === 'string' ? msg.room : undefined
       this.invalid(
         ErrorCode.InvalidRoom,
         `"${type}" needs a room: 1 to ${max} characters matching ${this.hub.opts.limits.roomPattern}`,
@@ -172,12 +175,13 @@ export class Connection implements RealtimeConnection {
       )
       return
     }
+    const control = clientChecks.get(type) ?? checkApplication
+    if (!control.check(msg)) {
+      this.invalid(ErrorCode.InvalidMessage, `invalid "${type}" message at ${control.explain(msg)}`, id, room)
+      return
+    }
     switch (type) {
       case ClientType.Subscribe: {
-        if (msg.data !== undefined && !checkSubscribeData.check(msg.data)) {
-          this.invalid(ErrorCode.InvalidMessage, `invalid subscribe data at ${checkSubscribeData.explain(msg.data)}`, id, msg.room)
-          return
-        }
         this.invalidInRow = 0
         const room = msg.room as string
         this.hub.subscribe(this, room, (msg.data ?? {}) as { since?: number; epoch?: string }, id).catch((err: unknown) => {
@@ -196,10 +200,6 @@ export class Connection implements RealtimeConnection {
         this.sendJson({ type: ServerType.Pong, id })
         return
       case ClientType.Auth:
-        if (!checkAuthData.check(msg.data)) {
-          this.invalid(ErrorCode.InvalidMessage, `invalid auth data at ${checkAuthData.explain(msg.data)}`, id)
-          return
-        }
         this.invalidInRow = 0
         void this.refresh((msg.data as { token: string }).token, id)
         return
@@ -225,16 +225,8 @@ export class Connection implements RealtimeConnection {
   }
 
   private onReply(msg: Envelope): void {
-    if (msg.id === undefined) {
-      this.invalid(ErrorCode.InvalidMessage, 'a reply needs the id of the request it answers')
-      return
-    }
-    if (msg.error !== undefined && !checkReplyError.check(msg.error)) {
-      this.invalid(ErrorCode.InvalidMessage, `invalid reply error at ${checkReplyError.explain(msg.error)}`, msg.id)
-      return
-    }
     this.invalidInRow = 0
-    if (!this.hub.reply(this, msg.id, msg.data, msg.error as { code: string; message: string } | undefined)) {
+    if (!this.hub.reply(this, msg.id as string, msg.data, msg.error as { code: string; message: string } | undefined)) {
       this.sendError(ErrorCode.UnknownRequest, `no pending request "${msg.id}" for this connection`, msg.id)
     }
   }

@@ -2,6 +2,7 @@ import { createSigner } from 'fast-jwt'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import WebSocket from 'ws'
 import realtime, { type RealtimeOptions } from '../../src/index.js'
+import { explainServerMessage } from '../../src/protocol/schemas.js'
 
 export const SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
 
@@ -51,10 +52,12 @@ export interface Frame {
 }
 
 /**
- * A test client that queues every frame, so none is missed between two awaits.
+ * A test client that queues every frame, so none is missed between two awaits, and checks each one against the
+ * realtime.v1 schemas: a frame that does not conform makes every later `next()` throw.
  */
 export class TestClient {
   readonly frames: Frame[] = []
+  readonly violations: string[] = []
   private waiters: Array<() => void> = []
   /** The `ready` frame, taken off the queue by `connect()`. */
   ready: Frame = { type: 'none' }
@@ -65,8 +68,11 @@ export class TestClient {
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       const parsed = JSON.parse(String(data))
-      for (const f of Array.isArray(parsed) ? parsed : [parsed]) this.frames.push(f as Frame)
-      void isBinary
+      for (const f of Array.isArray(parsed) ? parsed : [parsed]) {
+        const problem = explainServerMessage(f)
+        if (problem !== undefined || isBinary) this.violations.push(`${problem ?? 'binary frame'}: ${JSON.stringify(f).slice(0, 200)}`)
+        this.frames.push(f as Frame)
+      }
       this.wake()
     })
     this.closed = new Promise((resolve) => {
@@ -90,6 +96,7 @@ export class TestClient {
   async next(type?: string, timeoutMs = 3000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
+      if (this.violations.length > 0) throw new Error(`the server sent frames outside realtime.v1: ${this.violations.join('; ')}`)
       const i = type === undefined ? (this.frames.length > 0 ? 0 : -1) : this.frames.findIndex((f) => f.type === type)
       if (i !== -1) return this.frames.splice(i, 1)[0] as Frame
       if (this.closeCode !== undefined) throw new Error(`closed (${this.closeCode}) while waiting for ${type ?? 'a frame'}`)
