@@ -1,8 +1,21 @@
 /**
- * `fastify-realtime/client`: what a browser or Node client needs to speak `realtime.v1`.
- * The protocol constants and message types; the connecting client builds on them.
+ * `fastify-realtime/client`: a typed `realtime.v1` client for browsers and Node, plus the protocol's
+ * constants and message types. It imports no schema library at run time.
  */
-
 export type { EventData, EventOf, EventRegistry } from '../events.js'
 export * from '../protocol/constants.js'
 export type * from '../protocol/messages.js'
+export { type BackoffOptions, backoff } from './backoff.js'
+export {
+  type ClientEvent,
+  type ClientOptions,
+  type ClientState,
+  createClient,
+  type RealtimeClient,
+  RealtimeClientError,
+  type SubscribeInfo,
+  type SubscribeOptions,
+  type Subscription,
+  type WebSocketConstructor,
+  type WebSocketLike
+} from './client.js'

@@ -1,0 +1,487 @@
+import type { Static } from '@sinclair/typebox'
+import type { EventRegistry } from '../events.js'
+import { BEARER_PREFIX, ClientType, ServerType, SUBPROTOCOL, shouldReconnect } from '../protocol/constants.js'
+import { type BackoffOptions, backoff } from './backoff.js'
+
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((ev: any) => void) | null
+  onmessage: ((ev: { data: any }) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: any) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+/** A registry event as the client receives it. */
+export type ClientEvent<E extends EventRegistry> = {
+  [K in keyof E & string]: { type: K; room: string; seq?: number; data: Static<E[K]>; ts: string }
+}[keyof E & string]
+
+export interface ClientOptions<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+  /** `ws://` or `wss://` URL of the endpoint. The token never goes in it. */
+  url: string
+  /** A token, or a function called before every (re)connect and before the token expires. */
+  token?: string | (() => string | Promise<string>)
+  /** The WebSocket implementation: default `globalThis.WebSocket`; in Node 20 pass `ws`. */
+  WebSocket?: WebSocketConstructor
+  /** The server's event registry, for types only (nothing of it is used at run time). */
+  events?: E
+  /** The client message types the server registered with `handle()`, for the types of `send`. */
+  messages?: M
+  /** Reconnect policy; `false` never reconnects. `maxAttempts` defaults to forever. */
+  reconnect?: (BackoffOptions & { maxAttempts?: number }) | false
+  /** Milliseconds `send()` waits for its ack. Default 10 000. */
+  ackTimeout?: number
+  /** Milliseconds the server may stay silent past its heartbeat interval before the socket is replaced. Default 10 000. */
+  heartbeatTimeout?: number
+  /** Seconds before the token's `exp` to fetch a fresh one from `token()` and send `auth`. Default 30. */
+  refreshBeforeExpiry?: number
+  /** Randomness for the backoff (tests pass a fixed one). */
+  random?: () => number
+}
+
+export interface SubscribeInfo {
+  /** True when the missed events were replayed; false when the page must redraw (from `snapshot`). */
+  readonly recovered: boolean
+  readonly seq: number
+  readonly epoch: string
+  readonly snapshot?: unknown
+}
+
+export interface SubscribeOptions {
+  /** Called on every `subscribed`: the first time, and after each reconnect. */
+  onSubscribed?: (info: SubscribeInfo) => void
+  /** Called when the server refuses the subscription (e.g. `forbidden`); the subscription then ends. */
+  onError?: (error: RealtimeClientError) => void
+}
+
+export interface Subscription {
+  readonly room: string
+  /** The seq of the last event received in this room (0 before any). */
+  readonly seq: number
+  unsubscribe(): void
+}
+
+/** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
+export class RealtimeClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string
+  ) {
+    super(message)
+    this.name = 'RealtimeClientError'
+  }
+}
+
+export interface RealtimeClient<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+  readonly state: ClientState
+  /** Set once `ready` arrived; a new one after each reconnect. */
+  readonly connectionId: string | undefined
+  readonly userId: string | undefined
+  /** Receives the room's events; resubscribes and resumes after every reconnect. */
+  subscribe(room: string, handler?: (event: ClientEvent<E>) => void, options?: SubscribeOptions): Subscription
+  /** Receives events of one type from every room. Returns a function that removes the handler. */
+  on<K extends keyof E & string>(type: K, handler: (event: Extract<ClientEvent<E>, { type: K }>) => void): () => void
+  /** Answers server requests of one type: the handler's value is the reply; a thrown error declines it. */
+  onRequest<K extends keyof E & string>(type: K, handler: (data: Static<E[K]>) => unknown): () => void
+  /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
+  send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>, options?: { timeout?: number }): Promise<R>
+  onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
+  /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
+  close(): void
+}
+
+interface Sub {
+  readonly room: string
+  readonly handler: ((event: any) => void) | undefined
+  readonly options: SubscribeOptions
+  /** False for rooms the server joined the client to: those are not resubscribed on reconnect. */
+  readonly explicit: boolean
+  seq: number
+  epoch: string | undefined
+  pendingId: string | undefined
+}
+
+interface Pending {
+  readonly resolve: (data: any) => void
+  readonly reject: (err: RealtimeClientError) => void
+  readonly timer: ReturnType<typeof setTimeout>
+  /** Written to a socket (a lost connection fails it) rather than still queued (it goes out after reconnecting). */
+  sent: boolean
+}
+
+interface Outgoing {
+  readonly text: string
+  readonly id: string | undefined
+}
+
+const OPEN = 1
+
+/** Reads `exp` from a JWT without verifying it (the server does that). */
+function expiryOf(token: string): number | undefined {
+  try {
+    const part = token.split('.')[1] as string
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/'))
+    const exp = JSON.parse(json).exp
+    return typeof exp === 'number' ? exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Creates a client and starts connecting. Events are typed by the server's registry (`events`, or the
+ * first type parameter); `send` by the `handle()` messages (`messages`, or the second).
+ */
+export function createClient<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry>(
+  options: ClientOptions<E, M>
+): RealtimeClient<E, M> {
+  const found = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
+  if (found === undefined) {
+    throw new TypeError('fastify-realtime/client: no WebSocket implementation found; in Node, pass `WebSocket` from the "ws" package')
+  }
+  const Impl: WebSocketConstructor = found
+  if (!/^wss?:\/\/./i.test(String(options.url))) {
+    throw new TypeError(`fastify-realtime/client: url must be a ws:// or wss:// URL (got "${String(options.url)}")`)
+  }
+  const reconnect = options.reconnect === false ? undefined : (options.reconnect ?? {})
+  const maxAttempts = reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY
+  const ackTimeout = options.ackTimeout ?? 10_000
+  const heartbeatTimeout = options.heartbeatTimeout ?? 10_000
+  const refreshBefore = (options.refreshBeforeExpiry ?? 30) * 1000
+  const random = options.random ?? Math.random
+
+  const subs = new Map<string, Sub>()
+  const typeHandlers = new Map<string, Set<(event: any) => void>>()
+  const requestHandlers = new Map<string, (data: any) => unknown>()
+  const stateListeners = new Set<(state: ClientState, previous: ClientState) => void>()
+  const pending = new Map<string, Pending>()
+  const outbox: Outgoing[] = []
+
+  let state: ClientState = 'connecting'
+  let socket: WebSocketLike | undefined
+  let ready = false
+  let attempt = 0
+  let counter = 0
+  let connectionId: string | undefined
+  let userId: string | undefined
+  let lastReceived = 0
+  let pingOutstanding = false
+  let reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  let watchdog: ReturnType<typeof setInterval> | undefined
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined
+
+  const nextId = (): string => `c${++counter}`
+
+  function setState(next: ClientState): void {
+    if (next === state) return
+    const previous = state
+    state = next
+    for (const listener of stateListeners) listener(next, previous)
+  }
+
+  function write(frame: { type: string; id?: string; [key: string]: unknown }): void {
+    const text = JSON.stringify(frame)
+    if (ready && socket?.readyState === OPEN) transmit(text, frame.id)
+    else outbox.push({ text, id: frame.id })
+  }
+
+  function transmit(text: string, id: string | undefined): void {
+    socket?.send(text)
+    const entry = id === undefined ? undefined : pending.get(id)
+    if (entry !== undefined) entry.sent = true
+  }
+
+  async function tokenValue(): Promise<string | undefined> {
+    return typeof options.token === 'function' ? await options.token() : options.token
+  }
+
+  async function open(): Promise<void> {
+    let token: string | undefined
+    try {
+      token = await tokenValue()
+    } catch {
+      // No token now (e.g. the refresh endpoint is down): try again after the backoff.
+      return scheduleReconnect()
+    }
+    if (state === 'closed') return
+    const ws = new Impl(options.url, token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, `${BEARER_PREFIX}${token}`])
+    socket = ws
+    // A replaced socket has its handlers taken away (stopConnection), so these only ever see the current one.
+    ws.onmessage = (ev) => {
+      lastReceived = Date.now()
+      pingOutstanding = false
+      const parsed = JSON.parse(String(ev.data))
+      for (const frame of Array.isArray(parsed) ? parsed : [parsed]) receive(frame, token)
+    }
+    ws.onclose = (ev) => lost(ev.code, ev.reason)
+    // A refused upgrade (401, 403, network down) ends in onclose as well.
+    ws.onerror = () => {}
+  }
+
+  function receive(frame: any, token: string | undefined): void {
+    const { type, id, room } = frame
+    switch (type) {
+      case ServerType.Ready:
+        ready = true
+        attempt = 0
+        connectionId = frame.data.connectionId
+        userId = frame.data.userId
+        startWatchdog(frame.data.heartbeatMs)
+        scheduleRefresh(token)
+        for (const sub of subs.values()) if (sub.explicit) sendSubscribe(sub)
+        for (const { text, id } of outbox.splice(0)) transmit(text, id)
+        setState('open')
+        return
+      case ServerType.Subscribed:
+        return onSubscribed(frame)
+      case ServerType.Unsubscribed:
+        if (id === undefined) subs.delete(room)
+        return
+      case ServerType.Pong:
+        return
+      case ServerType.Ack:
+        return settle(id, undefined, frame.data)
+      case ServerType.Error:
+        return onError(frame)
+    }
+    if (room === undefined && id !== undefined) return void answer(frame)
+    onEvent(frame)
+  }
+
+  function sendSubscribe(sub: Sub): void {
+    sub.pendingId = nextId()
+    const data = sub.epoch === undefined ? undefined : { since: sub.seq, epoch: sub.epoch }
+    socket?.send(JSON.stringify({ type: ClientType.Subscribe, id: sub.pendingId, room: sub.room, data }))
+  }
+
+  function onSubscribed(frame: any): void {
+    let sub = subs.get(frame.room)
+    if (sub === undefined) {
+      // The server joined this connection to a room.
+      sub = { room: frame.room, handler: undefined, options: {}, explicit: false, seq: 0, epoch: undefined, pendingId: undefined }
+      subs.set(frame.room, sub)
+    }
+    const { seq, epoch, recovered, snapshot } = frame.data
+    sub.pendingId = undefined
+    sub.epoch = epoch
+    if (!recovered) sub.seq = seq
+    sub.options.onSubscribed?.({ recovered, seq, epoch, snapshot })
+  }
+
+  function onEvent(frame: any): void {
+    const sub = subs.get(frame.room)
+    if (sub === undefined) return
+    if (frame.seq !== undefined) {
+      if (frame.seq <= sub.seq) return
+      if (frame.seq > sub.seq + 1) {
+        // A gap (it should not happen): ask for the missing events again.
+        sendSubscribe(sub)
+        return
+      }
+      sub.seq = frame.seq
+    }
+    sub.handler?.(frame)
+    for (const handler of typeHandlers.get(frame.type) ?? []) handler(frame)
+  }
+
+  function onError(frame: any): void {
+    const error = new RealtimeClientError(frame.data.code, frame.data.message)
+    const sub = frame.room === undefined ? undefined : subs.get(frame.room)
+    if (sub !== undefined && sub.pendingId !== undefined && sub.pendingId === frame.id) {
+      subs.delete(sub.room)
+      sub.options.onError?.(error)
+      return
+    }
+    settle(frame.id, error)
+  }
+
+  async function answer(frame: any): Promise<void> {
+    const handler = requestHandlers.get(frame.type)
+    if (handler === undefined) {
+      write({ type: ClientType.Reply, id: frame.id, error: { code: 'unhandled', message: `no handler for "${frame.type}"` } })
+      return
+    }
+    try {
+      write({ type: ClientType.Reply, id: frame.id, data: (await handler(frame.data)) ?? null })
+    } catch (err) {
+      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'declined'
+      write({ type: ClientType.Reply, id: frame.id, error: { code, message: String((err as Error)?.message ?? err).slice(0, 1024) } })
+    }
+  }
+
+  function settle(id: string | undefined, error: RealtimeClientError | undefined, data?: unknown): void {
+    const entry = id === undefined ? undefined : pending.get(id)
+    if (entry === undefined) return
+    pending.delete(id as string)
+    clearTimeout(entry.timer)
+    if (error === undefined) entry.resolve(data)
+    else entry.reject(error)
+  }
+
+  function startWatchdog(heartbeatMs: number): void {
+    clearInterval(watchdog)
+    lastReceived = Date.now()
+    pingOutstanding = false
+    // Browsers cannot see protocol pings: after a silent interval, ask with an app-level ping.
+    watchdog = setInterval(
+      () => {
+        if (Date.now() - lastReceived < heartbeatMs) return
+        if (pingOutstanding) {
+          replace()
+          return
+        }
+        pingOutstanding = true
+        socket?.send(JSON.stringify({ type: ClientType.Ping }))
+      },
+      Math.min(heartbeatMs, heartbeatTimeout)
+    )
+  }
+
+  function scheduleRefresh(token: string | undefined): void {
+    clearTimeout(refreshTimer)
+    const exp = token === undefined || typeof options.token !== 'function' ? undefined : expiryOf(token)
+    if (exp === undefined) return
+    const delay = Math.max(0, exp * 1000 - Date.now() - refreshBefore)
+    refreshTimer = setTimeout(async () => {
+      try {
+        const fresh = await tokenValue()
+        write({ type: ClientType.Auth, data: { token: fresh } })
+        scheduleRefresh(fresh)
+      } catch {
+        // The server closes with 4001 at expiry; the reconnect asks for a token again.
+      }
+    }, delay)
+  }
+
+  /** The server went silent: drop the socket without waiting for a close handshake, and reconnect. */
+  function replace(): void {
+    // The watchdog runs only while a socket is open.
+    const dead = socket as WebSocketLike
+    const terminate = (dead as { terminate?: () => void }).terminate
+    if (typeof terminate === 'function') terminate.call(dead)
+    else dead.close(4000, 'heartbeat timeout')
+    lost(1006, 'heartbeat timeout')
+  }
+
+  function stopConnection(): void {
+    if (socket !== undefined) {
+      socket.onmessage = socket.onclose = socket.onopen = null
+    }
+    socket = undefined
+    ready = false
+    connectionId = undefined
+    clearInterval(watchdog)
+    clearTimeout(refreshTimer)
+    for (const [id, entry] of pending) {
+      if (!entry.sent) continue
+      pending.delete(id)
+      clearTimeout(entry.timer)
+      entry.reject(new RealtimeClientError('disconnected', 'the connection was lost before the ack'))
+    }
+  }
+
+  /** The socket closed (close() detaches it first, so this never runs after the client was closed). */
+  function lost(code: number, _reason: string): void {
+    stopConnection()
+    if (reconnect === undefined || !shouldReconnect(code)) {
+      finish()
+      return
+    }
+    scheduleReconnect()
+  }
+
+  function scheduleReconnect(): void {
+    if (attempt >= maxAttempts) {
+      finish()
+      return
+    }
+    setState('reconnecting')
+    const delay = backoff(attempt++, reconnect, random)
+    reconnectTimer = setTimeout(() => void open(), delay)
+  }
+
+  function finish(): void {
+    clearTimeout(reconnectTimer)
+    outbox.length = 0
+    failAll('closed', 'the client closed')
+    setState('closed')
+  }
+
+  function failAll(code: string, message: string): void {
+    for (const [id, entry] of pending) {
+      pending.delete(id)
+      clearTimeout(entry.timer)
+      entry.reject(new RealtimeClientError(code, message))
+    }
+  }
+
+  void open()
+
+  return {
+    get state() {
+      return state
+    },
+    get connectionId() {
+      return connectionId
+    },
+    get userId() {
+      return userId
+    },
+    subscribe(room, handler, subOptions = {}) {
+      const sub: Sub = { room, handler, options: subOptions, explicit: true, seq: 0, epoch: undefined, pendingId: undefined }
+      subs.set(room, sub)
+      if (ready) sendSubscribe(sub)
+      return {
+        room,
+        get seq() {
+          return sub.seq
+        },
+        unsubscribe() {
+          if (subs.get(room) !== sub) return
+          subs.delete(room)
+          if (ready) socket?.send(JSON.stringify({ type: ClientType.Unsubscribe, room }))
+        }
+      }
+    },
+    on(type, handler) {
+      const set = typeHandlers.get(type) ?? new Set()
+      typeHandlers.set(type, set)
+      set.add(handler as (event: any) => void)
+      return () => set.delete(handler as (event: any) => void)
+    },
+    onRequest(type, handler) {
+      requestHandlers.set(type, handler)
+      return () => requestHandlers.delete(type)
+    },
+    send(type, data, sendOptions = {}) {
+      if (state === 'closed') return Promise.reject(new RealtimeClientError('closed', 'the client is closed'))
+      const id = nextId()
+      const timeout = sendOptions.timeout ?? ackTimeout
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => settle(id, new RealtimeClientError('timeout', `no ack for "${type}" within ${timeout} ms`)), timeout)
+        pending.set(id, { resolve, reject, timer, sent: false })
+        write({ type, id, data })
+      })
+    },
+    onStateChange(listener) {
+      stateListeners.add(listener)
+      return () => stateListeners.delete(listener)
+    },
+    close() {
+      if (state === 'closed') return
+      const ws = socket
+      failAll('closed', 'the client closed')
+      stopConnection()
+      clearTimeout(reconnectTimer)
+      outbox.length = 0
+      setState('closed')
+      ws?.close(1000, 'client closed')
+    }
+  }
+}
