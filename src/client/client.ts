@@ -17,10 +17,17 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** A registry event as the client receives it. */
-export type ClientEvent<E extends EventRegistry> = {
-  [K in keyof E & string]: { type: K; room: string; seq?: number; data: Static<E[K]>; ts: string }
-}[keyof E & string]
+/** One event type of a registry, as the client receives it (`seq` is absent on volatile events). */
+export interface ClientEventOf<E extends EventRegistry, K extends keyof E & string> {
+  type: K
+  room: string
+  seq?: number
+  data: Static<E[K]>
+  ts: string
+}
+
+/** Any registry event, as the client receives it: a union that narrows on `type`. */
+export type ClientEvent<E extends EventRegistry> = { [K in keyof E & string]: ClientEventOf<E, K> }[keyof E & string]
 
 export interface ClientOptions<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
   /** `ws://` or `wss://` URL of the endpoint. The token never goes in it. */
@@ -86,7 +93,7 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   /** Receives the room's events; resubscribes and resumes after every reconnect. */
   subscribe(room: string, handler?: (event: ClientEvent<E>) => void, options?: SubscribeOptions): Subscription
   /** Receives events of one type from every room. Returns a function that removes the handler. */
-  on<K extends keyof E & string>(type: K, handler: (event: Extract<ClientEvent<E>, { type: K }>) => void): () => void
+  on<K extends keyof E & string>(type: K, handler: (event: ClientEventOf<E, K>) => void): () => void
   /** Answers server requests of one type: the handler's value is the reply; a thrown error declines it. */
   onRequest<K extends keyof E & string>(type: K, handler: (data: Static<E[K]>) => unknown): () => void
   /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
@@ -239,19 +246,22 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         setState('open')
         return
       case ServerType.Subscribed:
-        return onSubscribed(frame)
+        onSubscribed(frame)
+        return
       case ServerType.Unsubscribed:
         if (id === undefined) subs.delete(room)
         return
       case ServerType.Pong:
         return
       case ServerType.Ack:
-        return settle(id, undefined, frame.data)
+        settle(id, undefined, frame.data)
+        return
       case ServerType.Error:
-        return onError(frame)
+        onError(frame)
+        return
     }
-    if (room === undefined && id !== undefined) return void answer(frame)
-    onEvent(frame)
+    if (room === undefined && id !== undefined) void answer(frame)
+    else onEvent(frame)
   }
 
   function sendSubscribe(sub: Sub): void {

@@ -8,6 +8,7 @@ export type * from '../protocol/messages.js'
 export { type BackoffOptions, backoff } from './backoff.js'
 export {
   type ClientEvent,
+  type ClientEventOf,
   type ClientOptions,
   type ClientState,
   createClient,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import WebSocket, { WebSocketServer } from 'ws'
 import { type ClientOptions, createClient, type RealtimeClient } from '../../src/client/index.js'
+import type { AgentEvents, EventRegistry } from '../../src/index.js'
 import { wsUrl } from './index.js'
 
 interface Test {
@@ -8,8 +9,12 @@ interface Test {
 }
 
 /** An SDK client in Node (with `ws`), fast to reconnect, closed when the test ends. */
-export function sdk(t: Test, app: FastifyInstance | string, options: Partial<ClientOptions> = {}): RealtimeClient {
-  const client = createClient({
+export function sdk(
+  t: Test,
+  app: FastifyInstance | string,
+  options: Partial<ClientOptions<AgentEvents>> = {}
+): RealtimeClient<AgentEvents, EventRegistry> {
+  const client = createClient<AgentEvents>({
     url: typeof app === 'string' ? app : wsUrl(app),
     WebSocket: WebSocket as never,
     reconnect: { initialDelay: 20, maxDelay: 100 },
