@@ -23,21 +23,22 @@ export function isSchema(value: unknown): value is TSchema {
  * can tell a wrong name or payload.
  */
 export function defineEvents<const E extends EventRegistry>(events: E): E {
+  const problem = registryProblem(events)
+  if (problem !== undefined) throw new FST_REALTIME_INVALID_REGISTRY(problem)
+  return events
+}
+
+/** What is wrong with a registry, or undefined. Checked by `defineEvents` and by the `events` option alike. */
+export function registryProblem(events: unknown): string | undefined {
   if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-    throw new FST_REALTIME_INVALID_REGISTRY('defineEvents expects an object of name → TypeBox schema')
+    return 'an event registry must be an object of name → TypeBox schema'
   }
   for (const [name, schema] of Object.entries(events)) {
-    if (name.length === 0 || name.length > 128) {
-      throw new FST_REALTIME_INVALID_REGISTRY(`event name "${name}" must be 1 to 128 characters`)
-    }
-    if (RESERVED_TYPES.includes(name)) {
-      throw new FST_REALTIME_INVALID_REGISTRY(`"${name}" is a reserved control type of realtime.v1`)
-    }
-    if (!isSchema(schema)) {
-      throw new FST_REALTIME_INVALID_REGISTRY(`event "${name}" must map to a TypeBox schema`)
-    }
+    if (name.length === 0 || name.length > 128) return `event name "${name}" must be 1 to 128 characters`
+    if (RESERVED_TYPES.includes(name)) return `"${name}" is a reserved control type of realtime.v1`
+    if (!isSchema(schema)) return `event "${name}" must map to a TypeBox schema`
   }
-  return events
+  return undefined
 }
 
 const Id = Type.String({ minLength: 1, maxLength: 256 })

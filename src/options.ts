@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
-import { agentEvents, type EventRegistry, isSchema } from './events.js'
+import { agentEvents, type EventRegistry, registryProblem } from './events.js'
 import type { HistoryPolicy } from './server/room.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
@@ -253,12 +253,8 @@ export function resolveOptions(
   if (typeof path !== 'string' || !path.startsWith('/')) fail('path', 'a string starting with "/"', path)
 
   const events = opts.events ?? agentEvents
-  if (typeof events !== 'object' || events === null || Array.isArray(events)) {
-    fail('events', 'an event registry from defineEvents()', events)
-  }
-  for (const [name, schema] of Object.entries(events)) {
-    if (!isSchema(schema)) fail(`events["${name}"]`, 'a TypeBox schema', schema)
-  }
+  const problem = registryProblem(events)
+  if (problem !== undefined) throw new FST_REALTIME_INVALID_OPTION(`option "events": ${problem}`)
 
   let jwt = opts.jwt as ResolvedOptions['jwt']
   if (jwt === undefined) {

@@ -157,6 +157,10 @@ t.test('a throwing handler becomes an internal error, logged with its details, a
   app.realtime.handle('custom', Type.Object({}), () => {
     throw new RealtimeError('insufficient_funds', 'The balance is too low')
   })
+  app.realtime.handle('empty-code', Type.Object({}), () => {
+    throw new RealtimeError('', 'no code')
+  })
+  app.realtime.handle('function', Type.Object({}), () => () => 'not JSON')
   app.realtime.handle('late', Type.Object({}), async ({ connection }) => {
     connection.close(1000, 'bye')
     connection.close(1011, 'closing twice does nothing')
@@ -169,8 +173,14 @@ t.test('a throwing handler becomes an internal error, logged with its details, a
     t.same(reply, { type: 'error', id: type, data: { code: 'internal', message: 'internal error' } }, type)
   }
   t.same((await client.call({ type: 'custom', id: 'c', data: {} })).data, { code: 'insufficient_funds', message: 'The balance is too low' })
+  t.same((await client.call({ type: 'empty-code', id: 'e', data: {} })).data, { code: 'internal', message: 'internal error' })
+  t.same(
+    await client.call({ type: 'function', id: 'f', data: {} }),
+    { type: 'ack', id: 'f', data: null },
+    'a value JSON cannot hold acks as null'
+  )
   const failures = logs.records().filter((r) => r.msg === 'realtime handler failed')
-  t.equal(failures.length, 3)
+  t.equal(failures.length, 4)
   t.match(failures[0], { level: 50, type: 'sync', err: { message: 'secret database password in this message' } })
   t.notOk(JSON.stringify(client.frames).includes('secret'), 'no detail reached the client')
   client.send({ type: 'late', id: 'l', data: {} })

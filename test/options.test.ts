@@ -36,11 +36,12 @@ t.test('every wrong option fails register with a message that names it', async (
     ],
     ['path without slash', { jwt, path: 'ws' }, 'option "path" must be a string starting with "/" (got string)'],
     ['path not a string', { jwt, path: 42 }, 'option "path" must be a string starting with "/" (got number)'],
-    ['events not an object', { jwt, events: [] }, 'option "events" must be an event registry from defineEvents() (got array)'],
+    ['events not an object', { jwt, events: [] }, 'option "events": an event registry must be an object of name → TypeBox schema'],
+    ['an event that is no schema', { jwt, events: { x: { type: 'string' } } }, 'option "events": event "x" must map to a TypeBox schema'],
     [
-      'an event that is no schema',
-      { jwt, events: { x: { type: 'string' } } },
-      'option "events["x"]" must be a TypeBox schema (got object)'
+      'a reserved name in events',
+      { jwt, events: { error: Type.Object({}) } },
+      'option "events": "error" is a reserved control type of realtime.v1'
     ],
     ['authorize not a function', { jwt, authorize: true }, 'option "authorize" must be a function (got boolean)'],
     ['snapshot not a function', { jwt, snapshot: {} }, 'option "snapshot" must be a function (got object)'],
@@ -144,8 +145,8 @@ t.test('defineEvents refuses reserved names, empty or long names and non-schemas
   t.throws(() => defineEvents({ '': Type.Object({}) }), { message: /must be 1 to 128 characters/ })
   t.throws(() => defineEvents({ ['x'.repeat(129)]: Type.Object({}) }), { message: /must be 1 to 128 characters/ })
   t.throws(() => defineEvents({ x: { type: 'object' } as never }), { message: 'fastify-realtime: event "x" must map to a TypeBox schema' })
-  t.throws(() => defineEvents(null as never), { message: /expects an object/ })
-  t.throws(() => defineEvents([] as never), { message: /expects an object/ })
+  t.throws(() => defineEvents(null as never), { message: /must be an object of name/ })
+  t.throws(() => defineEvents([] as never), { message: /must be an object of name/ })
   const extended = defineEvents({ ...agentEvents, 'invoice:paid': Type.Object({ invoiceId: Type.String() }) })
   t.same(Object.keys(extended).length, Object.keys(agentEvents).length + 1)
 })

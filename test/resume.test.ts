@@ -270,3 +270,54 @@ t.test('a history.rooms function that throws answers the subscribe with internal
   t.equal((await c.subscribe('fine')).type, 'subscribed', 'the connection stays')
   t.ok(logs.records().some((r) => r.msg === 'realtime subscribe failed' && r.room === 'explode'))
 })
+
+t.test('a room stays resumable for its ttl after its last subscriber drops, however quiet it was before', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, history: { ttl: 400 } })
+  const c = await connect(app)
+  const { epoch } = (await c.subscribe('quiet')).data
+  await delay(450)
+  await c.close()
+  await delay(250)
+  const again = await connect(app)
+  t.same((await again.subscribe('quiet', { since: 0, epoch })).data, { seq: 0, epoch, recovered: true })
+})
+
+t.test('subscribes waiting for the snapshot count towards the room limit', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, limits: { roomsPerConnection: 2 }, snapshot: () => delay(30) })
+  const c = await connect(app)
+  for (const room of ['a', 'b', 'c', 'd']) c.send({ type: 'subscribe', id: room, room })
+  const replies = await Promise.all(['a', 'b', 'c', 'd'].map(() => c.next()))
+  t.equal(replies.filter((r) => r.type === 'subscribed').length, 2)
+  t.equal(replies.filter((r) => r.data.code === 'too_many_rooms').length, 2)
+  t.equal(app.realtime.stats().subscriptions, 2)
+})
+
+t.test('an unsubscribe cancels a subscribe still waiting for authorize or the snapshot', async (t) => {
+  const app = await buildApp(t, {
+    authorize: async ({ room }) => {
+      await delay(room === 'slow-auth' ? 40 : 0)
+      return true
+    },
+    snapshot: async ({ room }) => {
+      await delay(room === 'slow-snap' ? 40 : 0)
+      return { room }
+    }
+  })
+  const c = await connect(app)
+  for (const room of ['slow-auth', 'slow-snap']) {
+    c.send({ type: 'subscribe', id: `s-${room}`, room })
+    await delay(10)
+    const reply = await c.call({ type: 'unsubscribe', room })
+    t.equal(reply.type, 'unsubscribed', room)
+  }
+  await delay(80)
+  t.same(
+    c.frames.filter((f) => f.type === 'subscribed'),
+    [],
+    'no subscribed arrives after the unsubscribe'
+  )
+  await app.realtime.emit('slow-auth', { type: 'agent:thought', data: { runId: 'r', content: 'x' } })
+  await delay(20)
+  t.equal(app.realtime.stats().subscriptions, 0)
+  t.equal(c.frames.length, 0)
+})

@@ -230,3 +230,18 @@ t.test('200 clients × 100 events: every client gets all of them, in order', asy
   t.ok(stats.messagesOut >= 200 * 101)
   await Promise.all(clients.map((c) => c.close()))
 })
+
+t.test('a denied subscribe to a room already held ends that subscription', async (t) => {
+  let allow = true
+  const app = await buildApp(t, { authorize: () => allow })
+  const client = await connect(app)
+  t.equal((await client.subscribe('workflow:9')).type, 'subscribed')
+  allow = false
+  t.equal((await client.subscribe('workflow:9')).data.code, 'forbidden')
+  await app.realtime.emit('workflow:9', thought('after the denial'))
+  await client.subscribe('marker')
+  allow = true
+  await client.subscribe('marker')
+  await app.realtime.emit('marker', thought('marker'))
+  t.equal((await client.next('agent:thought')).data.content, 'marker', 'nothing of the denied room arrived')
+})

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws'
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/constants.js'
 import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
-import type { Hub, PendingRequest } from './hub.js'
+import type { Hub, JoinTicket, PendingRequest } from './hub.js'
 
 interface Envelope {
   type: string
@@ -28,6 +28,8 @@ const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as co
 export class Connection implements RealtimeConnection {
   readonly rooms = new Set<string>()
   readonly pending = new Set<PendingRequest>()
+  /** Subscribes still waiting for `authorize` or the snapshot. */
+  readonly joining = new Set<JoinTicket>()
   closed = false
   /** Last time anything (a frame or a pong) arrived; the heartbeat reaps connections that fall behind. */
   lastSeen = Date.now()
@@ -192,7 +194,8 @@ export class Connection implements RealtimeConnection {
       }
       case ClientType.Unsubscribe:
         this.invalidInRow = 0
-        this.hub.detach(this, msg.room as string)
+        for (const ticket of this.joining) if (ticket.room === room) ticket.cancelled = true
+        this.hub.detach(this, room as string)
         this.sendJson({ type: ServerType.Unsubscribed, id, room: msg.room })
         return
       case ClientType.Ping:
@@ -236,10 +239,13 @@ export class Connection implements RealtimeConnection {
     try {
       const ctx = { data: msg.data, id: msg.id, connection: this, user: this.user, log: this.log }
       const result = await (handler as (c: typeof ctx) => unknown)(ctx)
-      if (msg.id !== undefined) this.sendJson({ type: ServerType.Ack, id: msg.id, data: result ?? null })
+      if (msg.id === undefined) return
+      // Serialized on its own so that a value JSON cannot hold (a function, a symbol) becomes null, not a missing field.
+      const data = JSON.stringify(result) ?? 'null'
+      this.sendFrame(Buffer.from(`{"type":"${ServerType.Ack}","id":${JSON.stringify(msg.id)},"data":${data}}`))
     } catch (err) {
       const e = err as { name?: unknown; code?: unknown; message?: unknown } | null
-      if (e?.name === 'RealtimeError' && typeof e.code === 'string') {
+      if (e?.name === 'RealtimeError' && typeof e.code === 'string' && e.code !== '') {
         this.sendError(e.code, String(e.message), msg.id)
       } else {
         this.log.error({ err, type: msg.type }, 'realtime handler failed')
@@ -305,6 +311,7 @@ export class Connection implements RealtimeConnection {
   private cleanup(): void {
     if (this.closed) return
     this.closed = true
+    for (const ticket of this.joining) ticket.cancelled = true
     clearTimeout(this.expiryTimer)
     this.hub.remove(this)
   }

@@ -29,6 +29,12 @@ export interface PendingRequest {
   readonly timer: NodeJS.Timeout
 }
 
+/** A subscribe in progress on a connection. */
+export interface JoinTicket {
+  readonly room: string
+  cancelled: boolean
+}
+
 export interface Counters {
   messagesIn: number
   messagesOut: number
@@ -62,7 +68,8 @@ export class Hub {
   ) {
     for (const [type, schema] of Object.entries(opts.events)) this.eventChecks.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
-    this.sweepTimer = setInterval(() => this.sweep(), Math.min(opts.history.ttl, 60_000)).unref()
+    // Twice per ttl, so an empty room goes at most 1.5 ttl after its last activity.
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(1, Math.min(Math.floor(opts.history.ttl / 2), 60_000))).unref()
   }
 
   // Connections
@@ -80,7 +87,14 @@ export class Hub {
     const own = this.users.get(conn.userId)
     own?.delete(conn)
     if (own?.size === 0) this.users.delete(conn.userId)
-    for (const name of conn.rooms) this.rooms.get(name)?.members.delete(conn)
+    const t = now()
+    for (const name of conn.rooms) {
+      // A room with a member is never swept, so every held room is there.
+      const room = this.rooms.get(name) as Room
+      room.members.delete(conn)
+      // The room's history must outlive the connection by the ttl, or the client could not resume.
+      room.lastActivity = t
+    }
     for (const pending of conn.pending) {
       pending.targets.delete(conn)
       if (pending.targets.size === 0) this.settle(pending, new FST_REALTIME_REQUEST_DISCONNECTED(pending.id))
@@ -132,23 +146,41 @@ export class Hub {
   /**
    * A client's `subscribe`: authorize, then resume from `since`/`epoch` when the history holds every
    * missed event, else answer `recovered: false` with the snapshot and the events emitted while it was taken.
+   * While it waits, a ticket on the connection counts towards the room limit; an `unsubscribe` of the room
+   * or the connection closing cancels it, and nothing more is sent for it.
    */
   async subscribe(conn: Connection, name: string, resume: { since?: number; epoch?: string }, id: string | undefined): Promise<void> {
     if (this.roomsFull(conn, name, id)) return
+    const ticket: JoinTicket = { room: name, cancelled: false }
+    conn.joining.add(ticket)
+    try {
+      await this.admit(conn, ticket, resume, id)
+    } finally {
+      conn.joining.delete(ticket)
+    }
+  }
+
+  private async admit(
+    conn: Connection,
+    ticket: JoinTicket,
+    resume: { since?: number; epoch?: string },
+    id: string | undefined
+  ): Promise<void> {
+    const name = ticket.room
     let allowed = false
     try {
       allowed = (await this.opts.authorize({ user: conn.user, room: name, connection: conn, action: 'subscribe' })) === true
     } catch (err) {
       conn.log.error({ err, room: name }, 'realtime authorize failed; subscription denied')
     }
-    if (conn.closed) return
+    if (ticket.cancelled) return
     if (!allowed) {
       conn.log.info({ room: name }, 'realtime subscription denied')
+      // A denied subscribe to a room already held ends that subscription too: the answer may have changed.
+      this.detach(conn, name)
       conn.sendError(ErrorCode.Forbidden, `not allowed to subscribe to "${name}"`, id, name)
       return
     }
-    // Checked again: other subscribes may have been authorized while this one waited.
-    if (this.roomsFull(conn, name, id)) return
     let room = this.room(name)
     if (resume.since !== undefined && resume.epoch === room.epoch) {
       const missed = room.since(resume.since, now())
@@ -176,7 +208,7 @@ export class Hub {
         conn.sendError(ErrorCode.Internal, 'internal error', id, name)
         return
       }
-      if (conn.closed) return
+      if (ticket.cancelled) return
       room = this.room(name)
       const during = room.epoch === epoch ? room.since(seq, now()) : undefined
       if (during !== undefined) {
@@ -188,9 +220,12 @@ export class Hub {
     this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
   }
 
+  /** Rooms held plus rooms other subscribes are still waiting for: past the limit, `too_many_rooms`. */
   private roomsFull(conn: Connection, name: string, id: string | undefined): boolean {
     const max = this.opts.limits.roomsPerConnection
-    if (conn.rooms.has(name) || conn.rooms.size < max) return false
+    const taken = new Set(conn.rooms)
+    for (const t of conn.joining) taken.add(t.room)
+    if (taken.has(name) || taken.size < max) return false
     conn.sendError(ErrorCode.TooManyRooms, `a connection may hold at most ${max} rooms`, id, name)
     return true
   }
