@@ -1,0 +1,48 @@
+import t from 'tap'
+import { sdk, until } from './helpers/client.js'
+import { buildApp, delay, sign } from './helpers/index.js'
+
+t.test('chaos: 20 clients, 1,000 events, a third of the sockets terminated every 50 events: each ends with 1..1000 once', async (t) => {
+  const app = await buildApp(t, { authorize: () => true, history: { size: 1000 } })
+  const received = Array.from({ length: 20 }, () => [] as number[])
+  let recoveries = 0
+  let fresh = 0
+  let reconnects = 0
+  const clients = received.map((seqs, i) => {
+    const client = sdk(t, app, { token: () => sign(`user${i}`) })
+    client.subscribe('workflow:chaos', (e) => seqs.push(e.seq as number), {
+      onSubscribed: ({ recovered }) => {
+        if (recovered) recoveries++
+        else fresh++
+      }
+    })
+    client.onStateChange((state) => {
+      if (state === 'reconnecting') reconnects++
+    })
+    return client
+  })
+  await until(() => app.realtime.stats().subscriptions === 20, 5000, 'every client subscribed')
+
+  let terminated = 0
+  for (let n = 1; n <= 1000; n++) {
+    await app.realtime.emit('workflow:chaos', { type: 'agent:thought', data: { runId: 'chaos', content: `event ${n}` } })
+    if (n % 10 === 0) await delay(2)
+    if (n % 50 === 0) {
+      const connected = clients.filter((c) => c.connectionId !== undefined)
+      for (const client of connected.sort(() => Math.random() - 0.5).slice(0, 7)) {
+        const conn = app.realtime.connection(client.connectionId as string) as unknown as { terminate(why: string): void } | undefined
+        conn?.terminate('chaos')
+        terminated++
+      }
+    }
+  }
+  await until(() => received.every((seqs) => seqs.length >= 1000), 20_000, 'every client to reach seq 1000')
+  await delay(50)
+  const expected = Array.from({ length: 1000 }, (_, i) => i + 1).join(',')
+  t.equal(received.filter((seqs) => seqs.join(',') === expected).length, 20, 'every client saw 1..1000, in order, once each')
+  t.ok(terminated >= 100, `sockets terminated: ${terminated}`)
+  t.ok(reconnects >= terminated, `reconnects: ${reconnects}`)
+  t.ok(recoveries >= 50, `resumes that replayed missed events or continued in place: ${recoveries}`)
+  t.equal(fresh, 20, 'recovered: false only on each first subscribe, never on a resume')
+  t.comment(`terminated ${terminated} sockets, ${reconnects} reconnects, ${recoveries} recovered resumes`)
+})
