@@ -228,12 +228,16 @@ t.test('duplicates are dropped, a gap asks for the missing events, batched frame
       socket.send(JSON.stringify({ type: 'subscribed', id: last.id, room: 'r', data: { seq: 0, epoch: 'e1', recovered: false } }))
       socket.send(JSON.stringify([ev(1), ev(2), ev(2)]))
       socket.send(JSON.stringify(ev(4)))
+      socket.send(JSON.stringify(ev(5)))
+      socket.send(JSON.stringify(ev(6)))
     })
   })
   const client = sdk(t, server.url)
   const seqs: number[] = []
   client.subscribe('r', (e) => seqs.push(e.seq as number))
   await until(() => subscribes.length === 2)
+  await delay(30)
+  t.equal(subscribes.length, 2, 'one resubscribe for the gap, not one per later event')
   t.same(seqs, [1, 2], 'the duplicate 2 and the out-of-order 4 were not delivered')
   t.same(subscribes[1].data, { since: 2, epoch: 'e1' }, 'it asked for everything after 2')
 })
@@ -438,4 +442,110 @@ t.test('a message queued across a failed reconnect attempt is sent once a connec
   const ack = client.send('note', {})
   t.equal(await ack, 'noted')
   t.equal(calls, 3, 'one refused attempt, then a good one')
+})
+
+t.test('close() while the token function is failing stays closed; without reconnect a failing token function ends it', async (t) => {
+  const server = await scriptedServer(t, () => {})
+  const client = sdk(t, server.url, { token: () => delay(40).then(() => Promise.reject(new Error('down'))) })
+  await delay(10)
+  client.close()
+  await delay(120)
+  t.equal(client.state, 'closed')
+  t.equal(server.connections(), 0)
+  const once = sdk(t, server.url, { reconnect: false, token: () => Promise.reject(new Error('down')) })
+  await until(() => once.state === 'closed')
+  t.equal(server.connections(), 0)
+})
+
+t.test('token refresh never spins: long-lived and short-lived tokens are each asked for at a sane pace', async (t) => {
+  const app = await buildApp(t)
+  let longCalls = 0
+  const long = sdk(t, app, {
+    token: () => {
+      longCalls++
+      return sign('alice', { exp: Math.floor(Date.now() / 1000) + 60 * 86_400 })
+    }
+  })
+  let shortCalls = 0
+  const short = sdk(t, app, {
+    token: () => {
+      shortCalls++
+      return sign('bob', { exp: Math.floor(Date.now() / 1000) + 3 })
+    }
+  })
+  await until(() => long.state === 'open' && short.state === 'open')
+  await delay(500)
+  t.equal(longCalls, 1, 'a 60-day token is not refreshed now (and the timer does not overflow)')
+  t.equal(shortCalls, 1, 'a 3-second token is refreshed half-way, not in a loop')
+  await until(() => shortCalls === 2, 3000, 'the half-way refresh')
+  t.equal(short.state, 'open')
+})
+
+t.test('a refresh still fetching its token when the client closes leaves nothing behind', async (t) => {
+  const app = await buildApp(t)
+  let calls = 0
+  const client = sdk(t, app, {
+    refreshBeforeExpiry: 1,
+    token: async () => {
+      calls++
+      if (calls === 2) await delay(100)
+      return sign('alice', { exp: Math.floor(Date.now() / 1000) + 2 })
+    }
+  })
+  await until(() => calls === 2, 3000, 'the refresh to start')
+  client.close()
+  const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  await delay(1500)
+  t.equal(calls, 2, 'no refresh after close')
+  t.ok(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length <= before, 'no timer re-armed')
+})
+
+t.test('a throwing handler neither stops the other handlers nor the rest of a batch', async (t) => {
+  const server = await scriptedServer(t, (socket) => {
+    socket.send(JSON.stringify({ type: 'ready', data: { connectionId: 'c', userId: 'u', heartbeatMs: 10_000 } }))
+    socket.on('message', (m) => {
+      const msg = JSON.parse(String(m))
+      if (msg.type !== 'subscribe') return
+      const ev = (seq: number) => ({ type: 'agent:thought', room: 'r', seq, data: { runId: 'r', content: String(seq) }, ts: 't' })
+      socket.send(JSON.stringify({ type: 'subscribed', id: msg.id, room: 'r', data: { seq: 0, epoch: 'e', recovered: false } }))
+      socket.send('not json at all')
+      socket.send(JSON.stringify([ev(1), ev(2)]))
+    })
+  })
+  const errors: unknown[] = []
+  const client = sdk(t, server.url, { onHandlerError: (e) => errors.push(e) })
+  const byType: number[] = []
+  const byRoom: number[] = []
+  client.on('agent:thought', (e) => byType.push(e.seq as number))
+  client.subscribe('r', (e) => {
+    byRoom.push(e.seq as number)
+    if (e.seq === 1) throw new Error('handler bug')
+  })
+  await until(() => byType.length === 2)
+  t.same(byRoom, [1, 2])
+  t.same(byType, [1, 2])
+  t.match(errors, [{ message: 'handler bug' }])
+})
+
+t.test('by default a handler error is rethrown on its own, not swallowed', async (t) => {
+  const server = await scriptedServer(t, (socket) => {
+    socket.send(JSON.stringify({ type: 'ready', data: { connectionId: 'c', userId: 'u', heartbeatMs: 10_000 } }))
+    socket.send(JSON.stringify({ type: 'subscribed', room: 'r', data: { seq: 0, epoch: 'e', recovered: false } }))
+    socket.send(JSON.stringify({ type: 'agent:thought', room: 'r', seq: 1, data: { runId: 'r', content: 'x' }, ts: 't' }))
+  })
+  const queued: Array<() => void> = []
+  const original = globalThis.queueMicrotask
+  globalThis.queueMicrotask = (fn) => {
+    queued.push(fn)
+  }
+  t.teardown(() => {
+    globalThis.queueMicrotask = original
+  })
+  const client = sdk(t, server.url)
+  client.on('agent:thought', () => {
+    throw new Error('from the app')
+  })
+  await until(() => queued.length > 0)
+  globalThis.queueMicrotask = original
+  t.throws(() => queued[0]?.(), { message: 'from the app' })
 })

@@ -50,6 +50,11 @@ export interface ClientOptions<E extends EventRegistry = EventRegistry, M extend
   refreshBeforeExpiry?: number
   /** Randomness for the backoff (tests pass a fixed one). */
   random?: () => number
+  /**
+   * Called when one of your handlers throws; the other handlers and the connection carry on. Default: the error is
+   * rethrown on its own (an uncaught error, as from an event listener), so it is not lost.
+   */
+  onHandlerError?: (error: unknown) => void
 }
 
 export interface SubscribeInfo {
@@ -76,12 +81,11 @@ export interface Subscription {
 
 /** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
 export class RealtimeClientError extends Error {
-  constructor(
-    readonly code: string,
-    message: string
-  ) {
+  readonly code: string
+  constructor(code: string, message: string) {
     super(message)
     this.name = 'RealtimeClientError'
+    this.code = code
   }
 }
 
@@ -128,6 +132,7 @@ interface Outgoing {
 }
 
 const OPEN = 1
+const MAX_TIMER = 2 ** 31 - 1
 
 /** Reads `exp` from a JWT without verifying it (the server does that). */
 function expiryOf(token: string): number | undefined {
@@ -162,6 +167,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   const heartbeatTimeout = options.heartbeatTimeout ?? 10_000
   const refreshBefore = (options.refreshBeforeExpiry ?? 30) * 1000
   const random = options.random ?? Math.random
+  const onHandlerError =
+    options.onHandlerError ??
+    ((error: unknown) =>
+      queueMicrotask(() => {
+        throw error
+      }))
 
   const subs = new Map<string, Sub>()
   const typeHandlers = new Map<string, Set<(event: any) => void>>()
@@ -213,8 +224,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     try {
       token = await tokenValue()
     } catch {
-      // No token now (e.g. the refresh endpoint is down): try again after the backoff.
-      return scheduleReconnect()
+      // No token now (e.g. the refresh endpoint is down): a failed attempt like any other.
+      if (state !== 'closed') retryOrFinish(true)
+      return
     }
     if (state === 'closed') return
     const ws = new Impl(options.url, token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, `${BEARER_PREFIX}${token}`])
@@ -223,7 +235,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     ws.onmessage = (ev) => {
       lastReceived = Date.now()
       pingOutstanding = false
-      const parsed = JSON.parse(String(ev.data))
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(String(ev.data))
+      } catch {
+        return // A realtime.v1 server sends only JSON; anything else is dropped.
+      }
       for (const frame of Array.isArray(parsed) ? parsed : [parsed]) receive(frame, token)
     }
     ws.onclose = (ev) => lost(ev.code, ev.reason)
@@ -290,14 +307,23 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     if (frame.seq !== undefined) {
       if (frame.seq <= sub.seq) return
       if (frame.seq > sub.seq + 1) {
-        // A gap (it should not happen): ask for the missing events again.
-        sendSubscribe(sub)
+        // A gap (it should not happen): ask once for the missing events again.
+        if (sub.pendingId === undefined) sendSubscribe(sub)
         return
       }
       sub.seq = frame.seq
     }
-    sub.handler?.(frame)
-    for (const handler of typeHandlers.get(frame.type) ?? []) handler(frame)
+    if (sub.handler !== undefined) call(sub.handler, frame)
+    for (const handler of typeHandlers.get(frame.type) ?? []) call(handler, frame)
+  }
+
+  /** A throwing handler must not stop the others, nor the rest of a batch. */
+  function call(handler: (event: any) => void, frame: unknown): void {
+    try {
+      handler(frame)
+    } catch (err) {
+      onHandlerError(err)
+    }
   }
 
   function onError(frame: any): void {
@@ -357,16 +383,24 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     clearTimeout(refreshTimer)
     const exp = token === undefined || typeof options.token !== 'function' ? undefined : expiryOf(token)
     if (exp === undefined) return
-    const delay = Math.max(0, exp * 1000 - Date.now() - refreshBefore)
-    refreshTimer = setTimeout(async () => {
-      try {
-        const fresh = await tokenValue()
-        write({ type: ClientType.Auth, data: { token: fresh } })
-        scheduleRefresh(fresh)
-      } catch {
-        // The server closes with 4001 at expiry; the reconnect asks for a token again.
-      }
-    }, delay)
+    const remaining = exp * 1000 - Date.now()
+    // `refreshBeforeExpiry` ahead, or half-way through a short-lived token, and never sooner than a second.
+    const wait = Math.max(remaining - refreshBefore, remaining / 2, 1000)
+    // Past the timer's limit (about 24.8 days), wake up then and look again.
+    refreshTimer = wait > MAX_TIMER ? setTimeout(scheduleRefresh, MAX_TIMER, token) : setTimeout(refresh, wait)
+  }
+
+  async function refresh(): Promise<void> {
+    let fresh: string | undefined
+    try {
+      fresh = await tokenValue()
+    } catch {
+      return // The server closes with 4001 at expiry; the reconnect asks for a token again.
+    }
+    // Closed or reconnecting meanwhile: a new connection asks for its own token.
+    if (!ready) return
+    write({ type: ClientType.Auth, data: { token: fresh } })
+    scheduleRefresh(fresh)
   }
 
   /** The server went silent: drop the socket without waiting for a close handshake, and reconnect. */
@@ -399,15 +433,11 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   /** The socket closed (close() detaches it first, so this never runs after the client was closed). */
   function lost(code: number, _reason: string): void {
     stopConnection()
-    if (reconnect === undefined || !shouldReconnect(code)) {
-      finish()
-      return
-    }
-    scheduleReconnect()
+    retryOrFinish(shouldReconnect(code))
   }
 
-  function scheduleReconnect(): void {
-    if (attempt >= maxAttempts) {
+  function retryOrFinish(retry: boolean): void {
+    if (reconnect === undefined || !retry || attempt >= maxAttempts) {
       finish()
       return
     }

@@ -35,7 +35,7 @@ export const ServerType = {
 } as const
 
 /** Every control type. An event registry may not use these names. */
-export const RESERVED_TYPES: readonly string[] = Object.freeze([...Object.values(ClientType), ...Object.values(ServerType)])
+export const RESERVED_TYPES: readonly string[] = /* @__PURE__ */ Object.freeze([...Object.values(ClientType), ...Object.values(ServerType)])
 
 /**
  * `data.code` of an `error` message. The connection stays open after each of these.
