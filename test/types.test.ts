@@ -9,6 +9,10 @@ t.test('without a merged registry the agentEvents preset types app.realtime', as
   t.same(diagnose('test/types/default.ts'), [])
 })
 
+t.test('the client is typed by the server registry and the handle() schemas', async (t) => {
+  t.same(diagnose('test/types/client.ts'), [])
+})
+
 t.test('a wrong event name and a wrong payload do not compile', async (t) => {
   const errors = diagnose('test/types/negative-control.ts')
   t.equal(errors.length, 2, errors.join('\n'))
