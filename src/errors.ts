@@ -15,6 +15,14 @@ export const FST_REALTIME_UNAUTHORIZED = createError('FST_REALTIME_UNAUTHORIZED'
 export const FST_REALTIME_FORBIDDEN_ORIGIN = createError('FST_REALTIME_FORBIDDEN_ORIGIN', 'Origin %s is not allowed', 403)
 /** The upgrade offered subprotocols but not `realtime.v1`. Sent as HTTP 400. */
 export const FST_REALTIME_BAD_SUBPROTOCOL = createError('FST_REALTIME_BAD_SUBPROTOCOL', '%s', 400)
+/** The user already holds `limits.connectionsPerUser` connections. Sent as HTTP 429 before the upgrade. */
+export const FST_REALTIME_TOO_MANY_CONNECTIONS = createError(
+  'FST_REALTIME_TOO_MANY_CONNECTIONS',
+  'Too many connections for this user (at most %d)',
+  429
+)
+/** The server holds `limits.connections` connections. Sent as HTTP 503 before the upgrade. */
+export const FST_REALTIME_SERVER_FULL = createError('FST_REALTIME_SERVER_FULL', 'The real-time server is at its connection limit', 503)
 /** The server is closing and takes no new connections. Sent as HTTP 503. */
 export const FST_REALTIME_CLOSING = createError('FST_REALTIME_CLOSING', 'The real-time server is shutting down', 503)
 /** `request()` found no connection to ask. */

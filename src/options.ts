@@ -81,6 +81,10 @@ export interface Limits {
   maxRateLimited: number
   /** Bytes queued for one connection before it is closed as a slow consumer (4008). Default 1 MiB. */
   bufferedBytes: number
+  /** Connections one user (`sub`) may hold on this instance; one more gets HTTP 429 before the upgrade. Default 32. */
+  connectionsPerUser: number
+  /** Connections this instance holds at most; one more gets HTTP 503 before the upgrade. Default 50 000. */
+  connections: number
 }
 
 export const DEFAULT_ORIGINS = ['http://localhost:3000', 'http://localhost:8000'] as const
@@ -102,7 +106,9 @@ const defaults = {
     roomPattern: /^[A-Za-z0-9:_\-.@/]+$/,
     maxInvalidMessages: 10,
     maxRateLimited: 100,
-    bufferedBytes: 1024 * 1024
+    bufferedBytes: 1024 * 1024,
+    connectionsPerUser: 32,
+    connections: 50_000
   } satisfies Limits
 }
 
@@ -214,7 +220,9 @@ function resolveLimits(value: unknown): Limits {
     roomPattern: pattern,
     maxInvalidMessages: positiveInt('limits.maxInvalidMessages', given.maxInvalidMessages, d.maxInvalidMessages),
     maxRateLimited: positiveInt('limits.maxRateLimited', given.maxRateLimited, d.maxRateLimited),
-    bufferedBytes: positiveInt('limits.bufferedBytes', given.bufferedBytes, d.bufferedBytes)
+    bufferedBytes: positiveInt('limits.bufferedBytes', given.bufferedBytes, d.bufferedBytes),
+    connectionsPerUser: positiveInt('limits.connectionsPerUser', given.connectionsPerUser, d.connectionsPerUser),
+    connections: positiveInt('limits.connections', given.connections, d.connections)
   }
 }
 

@@ -65,7 +65,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     method: 'GET',
     url: opts.path,
     websocket: true,
-    preValidation: createAuthenticate(opts, verify, () => hub.closing),
+    preValidation: createAuthenticate(opts, verify, hub),
     handler: (socket: WebSocket, request) => {
       const user = (request as RequestWithUser)[kUser] as RealtimeUser
       const id = randomUUID()

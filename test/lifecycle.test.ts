@@ -162,3 +162,28 @@ t.test('a client that stops reading is closed as a slow consumer (4008) and the 
   t.ok(code === 4008 || code === 1006, `the slow client saw 4008 or, as it never read the close frame, 1006 (${code})`)
   t.equal(app.realtime.stats().connections, 1)
 })
+
+t.test('past limits.connectionsPerUser an upgrade gets 429, past limits.connections 503, before any socket opens', async (t) => {
+  const logs = logCapture('info')
+  const app = await buildApp(t, { limits: { connectionsPerUser: 2, connections: 3 } }, { fastify: logs.fastify })
+  const a1 = await connect(app, 'alice')
+  await connect(app, 'alice')
+  const third = await refused(app, 'alice')
+  t.equal(third.status, 429)
+  t.same(third.body, {
+    statusCode: 429,
+    code: 'FST_REALTIME_TOO_MANY_CONNECTIONS',
+    error: 'Too Many Requests',
+    message: 'Too many connections for this user (at most 2)'
+  })
+  await connect(app, 'bob')
+  const full = await refused(app, 'carol')
+  t.equal(full.status, 503)
+  t.equal(full.body.code, 'FST_REALTIME_SERVER_FULL')
+  t.equal(app.realtime.stats().connections, 3)
+  await a1.close()
+  await delay(20)
+  t.equal((await connect(app, 'carol')).ready.data.userId, 'carol', 'a slot freed by a close is usable again')
+  t.ok(logs.records().some((r) => r.msg === 'realtime upgrade refused: too many connections for the user' && r.userId === 'alice'))
+  t.ok(logs.records().some((r) => r.msg === 'realtime upgrade refused: connection limit reached'))
+})

@@ -1,6 +1,13 @@
 import type { IncomingMessage } from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { FST_REALTIME_BAD_SUBPROTOCOL, FST_REALTIME_CLOSING, FST_REALTIME_FORBIDDEN_ORIGIN, FST_REALTIME_UNAUTHORIZED } from '../errors.js'
+import {
+  FST_REALTIME_BAD_SUBPROTOCOL,
+  FST_REALTIME_CLOSING,
+  FST_REALTIME_FORBIDDEN_ORIGIN,
+  FST_REALTIME_SERVER_FULL,
+  FST_REALTIME_TOO_MANY_CONNECTIONS,
+  FST_REALTIME_UNAUTHORIZED
+} from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
 import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
 import type { RealtimeUser } from '../types.js'
@@ -72,9 +79,22 @@ export function createVerifier(fastify: FastifyInstance): (token: string) => Pro
  * The `preValidation` hook of the WebSocket route: closing → 503, foreign `Origin` → 403, subprotocols
  * without `realtime.v1` → 400, no valid token → 401. Only then does the upgrade happen.
  */
-export function createAuthenticate(opts: ResolvedOptions, verify: (token: string) => Promise<RealtimeUser>, isClosing: () => boolean) {
+/** What the upgrade hook asks of the instance: is it closing, and how many connections does it (and a user) hold. */
+export interface UpgradeGate {
+  readonly closing: boolean
+  connectionCount(): number
+  connectionsOf(userId: string): number
+}
+
+export function createAuthenticate(opts: ResolvedOptions, verify: (token: string) => Promise<RealtimeUser>, gate: UpgradeGate) {
+  const { connections, connectionsPerUser } = opts.limits
   return async function authenticate(request: FastifyRequest): Promise<void> {
-    if (isClosing()) throw new FST_REALTIME_CLOSING()
+    if (gate.closing) throw new FST_REALTIME_CLOSING()
+    // Before any token work: a full server should cost as little as possible.
+    if (gate.connectionCount() >= connections) {
+      request.log.warn({ connections }, 'realtime upgrade refused: connection limit reached')
+      throw new FST_REALTIME_SERVER_FULL()
+    }
     const origin = request.headers.origin
     if (origin !== undefined && !opts.anyOrigin && !opts.origins.includes(origin)) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
@@ -85,13 +105,19 @@ export function createAuthenticate(opts: ResolvedOptions, verify: (token: string
       throw new FST_REALTIME_BAD_SUBPROTOCOL(`Offer the "${SUBPROTOCOL}" subprotocol`)
     }
     const token = takeToken(request, protocols, opts.allowQueryToken)
+    let user: RealtimeUser
     try {
-      ;(request as RequestWithUser)[kUser] = await verify(token)
+      user = await verify(token)
     } catch (err) {
       const reason = (err as Error).message
       request.log.info({ reason }, 'realtime authentication failed')
       throw new FST_REALTIME_UNAUTHORIZED(reason)
     }
+    if (gate.connectionsOf(user.sub) >= connectionsPerUser) {
+      request.log.info({ userId: user.sub, connectionsPerUser }, 'realtime upgrade refused: too many connections for the user')
+      throw new FST_REALTIME_TOO_MANY_CONNECTIONS(connectionsPerUser)
+    }
+    ;(request as RequestWithUser)[kUser] = user
   }
 }
 

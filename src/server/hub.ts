@@ -81,6 +81,14 @@ export class Hub {
     else own.add(conn)
   }
 
+  connectionCount(): number {
+    return this.connections.size
+  }
+
+  connectionsOf(userId: string): number {
+    return this.users.get(userId)?.size ?? 0
+  }
+
   /** Called once by a closing connection: drops its rooms and fails the requests only it could answer. */
   remove(conn: Connection): void {
     this.connections.delete(conn.id)
