@@ -138,6 +138,15 @@ function fail(option: string, expected: string, value: unknown): never {
   throw new FST_REALTIME_INVALID_OPTION(`option "${option}" must be ${expected} (got ${got})`)
 }
 
+const MAX_TIMER = 2 ** 31 - 1
+
+/** A duration in ms that a timer can hold: 1 to 2^31 − 1 (about 24.8 days). */
+function duration(option: string, value: unknown, fallback: number): number {
+  const ms = positiveInt(option, value, fallback)
+  if (ms > MAX_TIMER) fail(option, `at most ${MAX_TIMER} ms`, value)
+  return ms
+}
+
 function positiveInt(option: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(option, 'a positive integer', value)
@@ -153,7 +162,7 @@ function nonNegativeInt(option: string, value: unknown, fallback: number): numbe
 function resolveHistory(value: unknown): ResolvedOptions['history'] {
   const given = plainObject('history', value)
   const size = nonNegativeInt('history.size', given.size, defaults.history.size)
-  const ttl = positiveInt('history.ttl', given.ttl, defaults.history.ttl)
+  const ttl = duration('history.ttl', given.ttl, defaults.history.ttl)
   const rooms = given.rooms
   if (rooms !== undefined && typeof rooms !== 'function') fail('history.rooms', 'a function', rooms)
   const base: HistoryPolicy = Object.freeze({ size, ttl })
@@ -164,7 +173,7 @@ function resolveHistory(value: unknown): ResolvedOptions['history'] {
           const o = plainObject(`history.rooms("${room}")`, (rooms as (r: string) => unknown)(room) ?? undefined)
           return {
             size: nonNegativeInt(`history.rooms("${room}").size`, o.size, size),
-            ttl: positiveInt(`history.rooms("${room}").ttl`, o.ttl, ttl)
+            ttl: duration(`history.rooms("${room}").ttl`, o.ttl, ttl)
           }
         }
   return Object.freeze({ size, ttl, forRoom })
@@ -299,8 +308,8 @@ export function resolveOptions(
 
   const hb = plainObject('heartbeat', opts.heartbeat)
   const heartbeat = {
-    interval: positiveInt('heartbeat.interval', hb.interval, defaults.heartbeat.interval),
-    timeout: positiveInt('heartbeat.timeout', hb.timeout, defaults.heartbeat.timeout)
+    interval: duration('heartbeat.interval', hb.interval, defaults.heartbeat.interval),
+    timeout: duration('heartbeat.timeout', hb.timeout, defaults.heartbeat.timeout)
   }
 
   return Object.freeze({
@@ -315,7 +324,7 @@ export function resolveOptions(
     heartbeat: Object.freeze(heartbeat),
     limits: Object.freeze(resolveLimits(opts.limits)),
     validate: boolean('validate', opts.validate, defaults.validate),
-    requestTimeout: positiveInt('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
+    requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
     history: resolveHistory(opts.history),
     snapshot: opts.snapshot as ResolvedOptions['snapshot'],
     tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace)

@@ -32,7 +32,12 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         hub.close()
         const wss = this.websocketServer as WsServer
         for (const client of wss.clients) client.close(CloseCode.GoingAway, 'server shutting down')
-        wss.close(() => done())
+        // A client that never answers the close frame must not hold up the shutdown.
+        setTimeout(() => {
+          for (const client of wss.clients) client.terminate()
+        }, 1000).unref()
+        wss.close()
+        done()
       },
       errorHandler(error, _socket, request) {
         request.log.info({ err: error }, 'realtime socket error')
@@ -41,7 +46,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   }
   if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
   if (opts.registerCors && !fastify.hasPlugin('@fastify/cors')) {
-    await fastify.register(fastifyCors, { origin: opts.anyOrigin ? true : [...opts.origins], credentials: true })
+    // Credentials only for a list of origins: with '*' any site could read the app's authenticated responses.
+    await fastify.register(fastifyCors, opts.anyOrigin ? { origin: '*' } : { origin: [...opts.origins], credentials: true })
   }
 
   const redact = redactQueryToken(path)
@@ -70,6 +76,11 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const user = (request as RequestWithUser)[kUser] as RealtimeUser
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
+      // An upgrade that passed its hook just before close() began.
+      if (hub.closing) {
+        socket.close(CloseCode.GoingAway, 'server shutting down')
+        return
+      }
       const conn = new Connection(id, socket, user, log, hub, verify)
       hub.add(conn)
       conn.start(opts.heartbeat.interval)

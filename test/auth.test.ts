@@ -284,3 +284,47 @@ t.test('a numeric sub is accepted as a string user id', async (t) => {
   const client = await connect(app, 'x', { token: sign(undefined, { sub: 42 }) })
   t.equal(client.ready.data.userId, '42')
 })
+
+t.test('with cors.origin "*" CORS allows any origin but never with credentials', async (t) => {
+  const app = await buildApp(t, { cors: { origin: '*' } }, { before: (app) => app.get('/me', async () => ({ me: 1 })) })
+  const res = await app.inject({ url: '/me', headers: { origin: 'https://evil.example', cookie: 'session=1' } })
+  t.equal(res.headers['access-control-allow-origin'], '*')
+  t.equal(res.headers['access-control-allow-credentials'], undefined)
+})
+
+t.test('spellings of the path that route to the endpoint hide ?token= as well', async (t) => {
+  const logs = logCapture('trace')
+  const app = await buildApp(t, { allowQueryToken: true }, { fastify: { ...logs.fastify, ignoreTrailingSlash: true } as never })
+  const token = sign('alice')
+  const signature = token.split('.')[2] as string
+  for (const path of ['/w%73', '/ws/', '//ws', '/WS', '/w%ZZ']) {
+    await fetch(`${wsUrl(app).replace('ws:', 'http:').replace('/ws', path)}?token=${token}`)
+  }
+  const encoded = await connect(app, 'alice', { path: '/w%73', query: `?token=${token}` })
+  t.equal(encoded.ready.data.userId, 'alice', 'an encoded spelling still connects')
+  await encoded.close()
+  t.notOk(logs.lines.join('\n').includes(signature), 'no spelling put the token in a log line')
+})
+
+t.test('the server never selects a bearer.<jwt> subprotocol, on its path or any other', async (t) => {
+  const app = await buildApp(
+    t,
+    {},
+    {
+      before: async (app) => {
+        await app.register(fastifyWebsocket)
+        app.get('/other', { websocket: true }, (socket) => socket.close())
+      }
+    }
+  )
+  const token = sign('alice')
+  const mine = await connect(app, 'alice', { path: '/w%73', protocols: [`bearer.${token}`, 'realtime.v1'] })
+  t.equal(mine.ws.protocol, 'realtime.v1', 'on the endpoint, whatever the order offered')
+  await mine.close()
+  const other = new WebSocket(wsUrl(app, '/other'), [`bearer.${token}`])
+  const failure = await new Promise<string>((resolve) => {
+    other.once('error', (err) => resolve(err.message))
+    other.once('open', () => resolve(`opened with ${other.protocol}`))
+  })
+  t.match(failure, /no subprotocol/, 'elsewhere a lone bearer offer is not echoed')
+})

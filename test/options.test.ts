@@ -60,6 +60,11 @@ t.test('every wrong option fails register with a message that names it', async (
     ],
     ['heartbeat null', { jwt, heartbeat: null }, 'option "heartbeat" must be an object (got null)'],
     [
+      'a heartbeat past the timer limit',
+      { jwt, heartbeat: { interval: 2 ** 31 } },
+      'option "heartbeat.interval" must be at most 2147483647 ms (got number)'
+    ],
+    [
       'an unknown limit',
       { jwt, limits: { maxPayloadBytes: 1 } },
       'unknown option "limits.maxPayloadBytes" (known: maxPayload, messagesPerSecond'

@@ -316,8 +316,25 @@ t.test('an unsubscribe cancels a subscribe still waiting for authorize or the sn
     [],
     'no subscribed arrives after the unsubscribe'
   )
+  t.same(
+    c.frames.splice(0).map((f) => [f.type, f.id, f.room]),
+    [
+      ['unsubscribed', 's-slow-auth', 'slow-auth'],
+      ['unsubscribed', 's-slow-snap', 'slow-snap']
+    ],
+    'each cancelled subscribe is answered with unsubscribed, under its own id'
+  )
   await app.realtime.emit('slow-auth', { type: 'agent:thought', data: { runId: 'r', content: 'x' } })
   await delay(20)
   t.equal(app.realtime.stats().subscriptions, 0)
   t.equal(c.frames.length, 0)
+})
+
+t.test('subscribes waiting for authorize are bounded by the room limit, duplicates included', async (t) => {
+  const app = await buildApp(t, { authorize: () => delay(50).then(() => true), limits: { roomsPerConnection: 3, burst: 100 } })
+  const c = await connect(app)
+  for (let i = 0; i < 10; i++) c.send({ type: 'subscribe', id: `s${i}`, room: 'same' })
+  const replies = await Promise.all(Array.from({ length: 10 }, () => c.next()))
+  t.equal(replies.filter((r) => r.type === 'error' && r.data.code === 'too_many_rooms').length, 7, 'only three may wait at once')
+  t.equal(app.realtime.stats().subscriptions, 1)
 })

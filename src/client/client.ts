@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox'
 import type { EventRegistry } from '../events.js'
-import { BEARER_PREFIX, ClientType, ServerType, SUBPROTOCOL, shouldReconnect } from '../protocol/constants.js'
+import { BEARER_PREFIX, ClientType, ErrorCode, ServerType, SUBPROTOCOL, shouldReconnect } from '../protocol/constants.js'
 import { type BackoffOptions, backoff } from './backoff.js'
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -48,6 +48,8 @@ export interface ClientOptions<E extends EventRegistry = EventRegistry, M extend
   heartbeatTimeout?: number
   /** Seconds before the token's `exp` to fetch a fresh one from `token()` and send `auth`. Default 30. */
   refreshBeforeExpiry?: number
+  /** Milliseconds from opening a socket to the server's `ready` before the attempt counts as failed. Default 10 000. */
+  connectTimeout?: number
   /** Randomness for the backoff (tests pass a fixed one). */
   random?: () => number
   /**
@@ -116,6 +118,8 @@ interface Sub {
   seq: number
   epoch: string | undefined
   pendingId: string | undefined
+  /** Refused as rate-limited: to be asked again by the retry timer. */
+  retry: boolean
 }
 
 interface Pending {
@@ -166,6 +170,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   const ackTimeout = options.ackTimeout ?? 10_000
   const heartbeatTimeout = options.heartbeatTimeout ?? 10_000
   const refreshBefore = (options.refreshBeforeExpiry ?? 30) * 1000
+  const connectTimeout = options.connectTimeout ?? 10_000
   const random = options.random ?? Math.random
   const onHandlerError =
     options.onHandlerError ??
@@ -193,6 +198,10 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined
   let watchdog: ReturnType<typeof setInterval> | undefined
   let refreshTimer: ReturnType<typeof setTimeout> | undefined
+  let readyTimer: ReturnType<typeof setTimeout> | undefined
+  let stableTimer: ReturnType<typeof setTimeout> | undefined
+  /** One timer for every subscribe refused as rate-limited: they are asked again together. */
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
 
   const nextId = (): string => `c${++counter}`
 
@@ -244,6 +253,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       for (const frame of Array.isArray(parsed) ? parsed : [parsed]) receive(frame, token)
     }
     ws.onclose = (ev) => lost(ev.code, ev.reason)
+    // A server that upgrades but never says `ready` (or a connect that hangs) is a failed attempt.
+    readyTimer = setTimeout(replace, connectTimeout)
     // A refused upgrade (401, 403, network down) ends in onclose as well.
     ws.onerror = () => {}
   }
@@ -253,7 +264,11 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     switch (type) {
       case ServerType.Ready:
         ready = true
-        attempt = 0
+        clearTimeout(readyTimer)
+        // The backoff starts over only once a connection has lasted; one closed at once (4029, 4008) keeps growing it.
+        stableTimer = setTimeout(() => {
+          attempt = 0
+        }, frame.data.heartbeatMs)
         connectionId = frame.data.connectionId
         userId = frame.data.userId
         startWatchdog(frame.data.heartbeatMs)
@@ -265,9 +280,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       case ServerType.Subscribed:
         onSubscribed(frame)
         return
-      case ServerType.Unsubscribed:
-        if (id === undefined) subs.delete(room)
+      case ServerType.Unsubscribed: {
+        // With an id it answers one of our messages; without, the server made this connection leave the room.
+        const sub = subs.get(room)
+        if (id === undefined && sub?.pendingId === undefined) subs.delete(room)
         return
+      }
       case ServerType.Pong:
         return
       case ServerType.Ack:
@@ -282,6 +300,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   }
 
   function sendSubscribe(sub: Sub): void {
+    sub.retry = false
     sub.pendingId = nextId()
     const data = sub.epoch === undefined ? undefined : { since: sub.seq, epoch: sub.epoch }
     socket?.send(JSON.stringify({ type: ClientType.Subscribe, id: sub.pendingId, room: sub.room, data }))
@@ -291,7 +310,16 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     let sub = subs.get(frame.room)
     if (sub === undefined) {
       // The server joined this connection to a room.
-      sub = { room: frame.room, handler: undefined, options: {}, explicit: false, seq: 0, epoch: undefined, pendingId: undefined }
+      sub = {
+        room: frame.room,
+        handler: undefined,
+        options: {},
+        explicit: false,
+        seq: 0,
+        epoch: undefined,
+        pendingId: undefined,
+        retry: false
+      }
       subs.set(frame.room, sub)
     }
     const { seq, epoch, recovered, snapshot } = frame.data
@@ -326,15 +354,27 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     }
   }
 
+  function retrySubscribes(): void {
+    retryTimer = undefined
+    for (const sub of subs.values()) if (sub.retry) sendSubscribe(sub)
+  }
+
   function onError(frame: any): void {
     const error = new RealtimeClientError(frame.data.code, frame.data.message)
-    const sub = frame.room === undefined ? undefined : subs.get(frame.room)
-    if (sub !== undefined && sub.pendingId !== undefined && sub.pendingId === frame.id) {
-      subs.delete(sub.room)
-      sub.options.onError?.(error)
+    const sub = frame.id === undefined ? undefined : [...subs.values()].find((s) => s.pendingId === frame.id)
+    if (sub === undefined) {
+      settle(frame.id, error)
       return
     }
-    settle(frame.id, error)
+    sub.pendingId = undefined
+    if (error.code === ErrorCode.RateLimited) {
+      // Too many subscribes at once (e.g. resubscribing many rooms): ask again in a second.
+      sub.retry = true
+      retryTimer ??= setTimeout(retrySubscribes, 1000)
+      return
+    }
+    subs.delete(sub.room)
+    sub.options.onError?.(error)
   }
 
   async function answer(frame: any): Promise<void> {
@@ -422,6 +462,10 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     connectionId = undefined
     clearInterval(watchdog)
     clearTimeout(refreshTimer)
+    clearTimeout(readyTimer)
+    clearTimeout(stableTimer)
+    clearTimeout(retryTimer)
+    retryTimer = undefined
     for (const [id, entry] of pending) {
       if (!entry.sent) continue
       pending.delete(id)
@@ -474,7 +518,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return userId
     },
     subscribe(room, handler, subOptions = {}) {
-      const sub: Sub = { room, handler, options: subOptions, explicit: true, seq: 0, epoch: undefined, pendingId: undefined }
+      const sub: Sub = { room, handler, options: subOptions, explicit: true, seq: 0, epoch: undefined, pendingId: undefined, retry: false }
       subs.set(room, sub)
       if (ready) sendSubscribe(sub)
       return {
@@ -485,7 +529,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         unsubscribe() {
           if (subs.get(room) !== sub) return
           subs.delete(room)
-          if (ready) socket?.send(JSON.stringify({ type: ClientType.Unsubscribe, room }))
+          if (ready) socket?.send(JSON.stringify({ type: ClientType.Unsubscribe, id: nextId(), room }))
         }
       }
     },
@@ -504,7 +548,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       const id = nextId()
       const timeout = sendOptions.timeout ?? ackTimeout
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => settle(id, new RealtimeClientError('timeout', `no ack for "${type}" within ${timeout} ms`)), timeout)
+        const timer = setTimeout(() => {
+          // Not sent yet: it must not go out later, after the caller was told it failed.
+          const queued = outbox.findIndex((o) => o.id === id)
+          if (queued !== -1) outbox.splice(queued, 1)
+          settle(id, new RealtimeClientError('timeout', `no ack for "${type}" within ${timeout} ms`))
+        }, timeout)
         pending.set(id, { resolve, reject, timer, sent: false })
         write({ type, id, data })
       })

@@ -25,19 +25,35 @@ export type RequestWithUser = FastifyRequest & { [kUser]?: RealtimeUser }
  * its query string and keeps it aside, so the request URL, and every log line with it, holds no token.
  */
 export function redactQueryToken(path: string) {
+  const key = routeKey(path)
   return (req: RawWithToken): void => {
     // A server request always has a url; only a hand-made IncomingMessage lacks one.
     const url = req.url as string
     const q = url.indexOf('?')
-    if (q === -1 || url.slice(0, q) !== path) return
+    if (q === -1 || routeKey(url.slice(0, q)) !== key) return
     const params = new URLSearchParams(url.slice(q + 1))
     const token = params.get('token')
     if (token === null) return
     params.delete('token')
     req[kQueryToken] = token
     const rest = params.toString()
-    req.url = rest === '' ? path : `${path}?${rest}`
+    req.url = rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`
   }
+}
+
+/**
+ * A path as a router might match it: percent-decoded, repeated and trailing slashes folded, lower-cased. It decides
+ * where a token must be hidden, so matching more spellings than the router does is safe; matching fewer is not.
+ */
+export function routeKey(path: string): string {
+  let decoded = path
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {
+    // A malformed escape: compare it as written.
+  }
+  const folded = decoded.replace(/\/{2,}/g, '/').toLowerCase()
+  return folded.length > 1 && folded.endsWith('/') ? folded.slice(0, -1) : folded
 }
 
 /** Node joins repeated `Sec-WebSocket-Protocol` headers into one comma-separated string. */
@@ -146,12 +162,14 @@ function refuse(request: FastifyRequest, reason: string): never {
 
 /** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */
 export function selectProtocol(path: string, previous?: ((protocols: Set<string>, req: IncomingMessage) => string | false) | null) {
+  const key = routeKey(path)
   return (protocols: Set<string>, req: IncomingMessage): string | false => {
     // On our path the preValidation hook has already refused an upgrade that does not offer realtime.v1.
-    if ((req.url as string).split('?', 1)[0] === path) return SUBPROTOCOL
+    if (routeKey((req.url as string).split('?', 1)[0] as string) === key) return SUBPROTOCOL
     // ws defaults handleProtocols to null, not undefined.
     if (typeof previous === 'function') return previous(protocols, req)
-    // ws calls this only when at least one protocol was offered; its own default is the first.
-    return protocols.values().next().value as string
+    // ws's own default is the first offered protocol; a bearer token is never one to echo.
+    for (const protocol of protocols) if (!protocol.startsWith(BEARER_PREFIX)) return protocol
+    return false
   }
 }

@@ -18,6 +18,9 @@ interface Envelope {
 export type VerifyToken = (token: string) => Promise<RealtimeUser>
 
 const MAX_TIMER = 2 ** 31 - 1
+const TEXT = { binary: false } as const
+/** RFC 6455 allows at most 123 bytes of close reason. */
+const MAX_REASON_BYTES = 123
 const checkApplication = compile(ApplicationMessage)
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
 
@@ -78,14 +81,16 @@ export class Connection implements RealtimeConnection {
   /** Writes a serialized frame. Never throws: on a closed connection it does nothing. */
   sendFrame(frame: Buffer): void {
     if (this.closed) return
-    if (this.socket.bufferedAmount + frame.length > this.hub.opts.limits.bufferedBytes) {
+    // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
+    const queued = this.socket.bufferedAmount
+    if (queued > 0 && queued + frame.length > this.hub.opts.limits.bufferedBytes) {
       this.log.warn({ bufferedAmount: this.socket.bufferedAmount }, 'realtime slow consumer disconnected')
       this.close(CloseCode.SlowConsumer, 'slow consumer')
       // A client that reads nothing never reads the close frame either.
       this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
       return
     }
-    this.socket.send(frame, { binary: false })
+    this.socket.send(frame, TEXT)
     this.hub.counters.messagesOut++
   }
 
@@ -139,7 +144,7 @@ export class Connection implements RealtimeConnection {
     }
     const envelope = message as Envelope
     if (limited) {
-      this.sendError(ErrorCode.RateLimited, `more than ${limits.messagesPerSecond} messages per second`, envelope.id)
+      this.sendError(ErrorCode.RateLimited, `more than ${limits.messagesPerSecond} messages per second`, envelope.id, envelope.room)
       return
     }
     this.dispatch(envelope)
@@ -292,7 +297,15 @@ export class Connection implements RealtimeConnection {
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.closed) return
     this.cleanup()
-    this.socket.close(code, reason)
+    let fitted = reason
+    while (Buffer.byteLength(fitted) > MAX_REASON_BYTES) fitted = fitted.slice(0, -1)
+    try {
+      this.socket.close(code, fitted)
+    } catch (err) {
+      // A code a close frame may not carry (e.g. 1005): the connection still ends.
+      this.log.warn({ err, code }, 'realtime close code refused; connection terminated')
+      this.socket.terminate()
+    }
   }
 
   /** Only the heartbeat calls this, on connections the hub still holds (so never on a closed one). */

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import {
   FST_REALTIME_INVALID_EVENT,
   FST_REALTIME_INVALID_HANDLER,
+  FST_REALTIME_INVALID_OPTION,
   FST_REALTIME_NO_TARGET,
   FST_REALTIME_REQUEST_DISCONNECTED,
   FST_REALTIME_REQUEST_REJECTED,
@@ -26,7 +27,8 @@ export interface PendingRequest {
   readonly targets: Set<Connection>
   readonly resolve: (data: unknown) => void
   readonly reject: (err: Error) => void
-  readonly timer: NodeJS.Timeout
+  /** None for `timeout: Infinity`. */
+  readonly timer: NodeJS.Timeout | undefined
 }
 
 /** A subscribe in progress on a connection. */
@@ -43,6 +45,7 @@ export interface Counters {
 
 const now = (): number => Date.now()
 const SNAPSHOT_ATTEMPTS = 3
+const MAX_TIMER = 2 ** 31 - 1
 
 /**
  * Local state of one instance: connections, rooms and their history, pending server requests.
@@ -181,7 +184,10 @@ export class Hub {
     } catch (err) {
       conn.log.error({ err, room: name }, 'realtime authorize failed; subscription denied')
     }
-    if (ticket.cancelled) return
+    if (ticket.cancelled) {
+      this.cancelled(conn, ticket, id)
+      return
+    }
     if (!allowed) {
       conn.log.info({ room: name }, 'realtime subscription denied')
       // A denied subscribe to a room already held ends that subscription too: the answer may have changed.
@@ -216,7 +222,10 @@ export class Hub {
         conn.sendError(ErrorCode.Internal, 'internal error', id, name)
         return
       }
-      if (ticket.cancelled) return
+      if (ticket.cancelled) {
+        this.cancelled(conn, ticket, id)
+        return
+      }
       room = this.room(name)
       const during = room.epoch === epoch ? room.since(seq, now()) : undefined
       if (during !== undefined) {
@@ -228,12 +237,15 @@ export class Hub {
     this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
   }
 
-  /** Rooms held plus rooms other subscribes are still waiting for: past the limit, `too_many_rooms`. */
+  /** An `unsubscribe` overtook this subscribe: its answer says so (a closed connection gets nothing). */
+  private cancelled(conn: Connection, ticket: JoinTicket, id: string | undefined): void {
+    if (!conn.closed && id !== undefined) conn.sendJson({ type: ServerType.Unsubscribed, id, room: ticket.room })
+  }
+
+  /** Rooms held plus subscribes still waiting: past the limit, `too_many_rooms`. This also bounds the waiting ones. */
   private roomsFull(conn: Connection, name: string, id: string | undefined): boolean {
     const max = this.opts.limits.roomsPerConnection
-    const taken = new Set(conn.rooms)
-    for (const t of conn.joining) taken.add(t.room)
-    if (taken.has(name) || taken.size < max) return false
+    if (conn.rooms.has(name) || conn.rooms.size + conn.joining.size < max) return false
     conn.sendError(ErrorCode.TooManyRooms, `a connection may hold at most ${max} rooms`, id, name)
     return true
   }
@@ -327,6 +339,11 @@ export class Hub {
 
   request(target: string, event: unknown, options: RequestOptions = {}): Promise<unknown> {
     const timeout = options.timeout ?? this.opts.requestTimeout
+    if (timeout !== Number.POSITIVE_INFINITY && !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMER)) {
+      throw new FST_REALTIME_INVALID_OPTION(
+        `request timeout must be a whole number of ms from 1 to ${MAX_TIMER}, or Infinity (got ${timeout})`
+      )
+    }
     const conn = this.connections.get(target)
     const targets = conn !== undefined ? [conn] : this.validRoom(target) ? [...(this.rooms.get(target)?.members ?? [])] : []
     const { type, data } = this.checkEvent(event)
@@ -339,7 +356,10 @@ export class Hub {
         targets: new Set(targets),
         resolve,
         reject,
-        timer: setTimeout(() => this.settle(pending, new FST_REALTIME_REQUEST_TIMEOUT(id, timeout)), timeout)
+        timer:
+          timeout === Number.POSITIVE_INFINITY
+            ? undefined
+            : setTimeout(() => this.settle(pending, new FST_REALTIME_REQUEST_TIMEOUT(id, timeout)), timeout)
       }
       this.requests.set(id, pending)
       for (const t of targets) {

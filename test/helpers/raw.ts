@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { connect as tcpConnect, type Socket } from 'node:net'
+import { type Socket, connect as tcpConnect } from 'node:net'
 
 /** A WebSocket handshake over raw TCP: resolves with the socket once the server answered 101, or with the status line. */
 export function rawUpgrade(port: number, headers: Record<string, string>): Promise<{ socket: Socket; status: number; rest: Buffer }> {

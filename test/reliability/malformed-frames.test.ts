@@ -32,7 +32,11 @@ t.test(`${FRAMES} generated frames over raw TCP: every connection ends, the proc
       .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 200 }))
       .map(([b0, b1, rest]) => Uint8Array.from([b0, b1, ...rest])),
     fc
-      .tuple(fc.constantFrom(0x81, 0x82, 0x88, 0x89, 0x8a, 0x01, 0x80, 0xc1), fc.integer({ min: 0, max: 125 }), fc.uint8Array({ minLength: 4, maxLength: 140 }))
+      .tuple(
+        fc.constantFrom(0x81, 0x82, 0x88, 0x89, 0x8a, 0x01, 0x80, 0xc1),
+        fc.integer({ min: 0, max: 125 }),
+        fc.uint8Array({ minLength: 4, maxLength: 140 })
+      )
       .map(([b0, len, rest]) => Uint8Array.from([b0, 0x80 | len, ...rest]))
   )
   const samples = fc.sample(frame, { numRuns: FRAMES, seed: 42 })
