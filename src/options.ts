@@ -31,7 +31,8 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   authorize?: (ctx: AuthorizeContext) => boolean | Promise<boolean>
   /**
    * Allowed origins for the upgrade (403 otherwise) and for @fastify/cors on HTTP routes (with credentials).
-   * Default: `CORS_ORIGINS` (comma separated), else `http://localhost:3000,http://localhost:8000`. `'*'` allows any.
+   * Default: `CORS_ORIGINS` (comma separated), else `http://localhost:3000,http://localhost:8000`. `'*'` allows any
+   * origin, and then CORS on HTTP routes never allows credentials.
    * `cors: false` keeps the origin check but does not register @fastify/cors.
    */
   cors?: { origin?: string | readonly string[] } | false

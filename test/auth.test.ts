@@ -328,3 +328,22 @@ t.test('the server never selects a bearer.<jwt> subprotocol, on its path or any 
   })
   t.match(failure, /no subprotocol/, 'elsewhere a lone bearer offer is not echoed')
 })
+
+t.test("an app's own subprotocol choice for other routes is refused when it would echo a bearer token", async (t) => {
+  const app = await buildApp(
+    t,
+    {},
+    {
+      before: async (app) => {
+        await app.register(fastifyWebsocket, { options: { handleProtocols: (protocols: Set<string>) => [...protocols][0] as string } })
+        app.get('/mine', { websocket: true }, (socket) => socket.close())
+      }
+    }
+  )
+  const other = new WebSocket(wsUrl(app, '/mine'), [`bearer.${sign('alice')}`, 'chat'])
+  const failure = await new Promise<string>((resolve) => {
+    other.once('error', (err) => resolve(err.message))
+    other.once('open', () => resolve(`opened with ${other.protocol}`))
+  })
+  t.match(failure, /no subprotocol/)
+})

@@ -338,3 +338,24 @@ t.test('subscribes waiting for authorize are bounded by the room limit, duplicat
   t.equal(replies.filter((r) => r.type === 'error' && r.data.code === 'too_many_rooms').length, 7, 'only three may wait at once')
   t.equal(app.realtime.stats().subscriptions, 1)
 })
+
+t.test('resubscribes to a held room are bounded too, and a snapshot failing after a cancel answers unsubscribed', async (t) => {
+  const app = await buildApp(t, {
+    authorize: () => delay(40).then(() => true),
+    limits: { roomsPerConnection: 2, burst: 100 },
+    snapshot: async ({ room }) => {
+      await delay(room === 'flaky' ? 40 : 0)
+      if (room === 'flaky') throw new Error('snapshot store down')
+      return null
+    }
+  })
+  const c = await connect(app)
+  t.equal((await c.subscribe('held')).type, 'subscribed')
+  for (let i = 0; i < 5; i++) c.send({ type: 'subscribe', id: `again${i}`, room: 'held' })
+  const replies = await Promise.all(Array.from({ length: 5 }, () => c.next()))
+  t.equal(replies.filter((r) => r.type === 'error' && r.data.code === 'too_many_rooms').length, 3, 'two may wait, the rest are refused')
+  c.send({ type: 'subscribe', id: 'flaky-1', room: 'flaky' })
+  await delay(60)
+  await c.call({ type: 'unsubscribe', room: 'flaky' })
+  t.same(await c.next(), { type: 'unsubscribed', id: 'flaky-1', room: 'flaky' })
+})

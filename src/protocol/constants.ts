@@ -52,7 +52,7 @@ export const ErrorCode = {
   InvalidRoom: 'invalid_room',
   /** `authorize` denied the subscription. Nothing of the room is delivered. */
   Forbidden: 'forbidden',
-  /** The connection already holds `limits.roomsPerConnection` rooms. */
+  /** Rooms held plus subscribes still waiting reach `limits.roomsPerConnection`. */
   TooManyRooms: 'too_many_rooms',
   /** The connection sends faster than `limits.messagesPerSecond` allows; the message was dropped. */
   RateLimited: 'rate_limited',

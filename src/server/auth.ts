@@ -167,7 +167,10 @@ export function selectProtocol(path: string, previous?: ((protocols: Set<string>
     // On our path the preValidation hook has already refused an upgrade that does not offer realtime.v1.
     if (routeKey((req.url as string).split('?', 1)[0] as string) === key) return SUBPROTOCOL
     // ws defaults handleProtocols to null, not undefined.
-    if (typeof previous === 'function') return previous(protocols, req)
+    if (typeof previous === 'function') {
+      const chosen = previous(protocols, req)
+      return typeof chosen === 'string' && chosen.startsWith(BEARER_PREFIX) ? false : chosen
+    }
     // ws's own default is the first offered protocol; a bearer token is never one to echo.
     for (const protocol of protocols) if (!protocol.startsWith(BEARER_PREFIX)) return protocol
     return false

@@ -219,7 +219,8 @@ export class Hub {
         snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
       } catch (err) {
         conn.log.error({ err, room: name }, 'realtime snapshot hook failed')
-        conn.sendError(ErrorCode.Internal, 'internal error', id, name)
+        if (ticket.cancelled) this.cancelled(conn, ticket, id)
+        else conn.sendError(ErrorCode.Internal, 'internal error', id, name)
         return
       }
       if (ticket.cancelled) {
@@ -245,7 +246,9 @@ export class Hub {
   /** Rooms held plus subscribes still waiting: past the limit, `too_many_rooms`. This also bounds the waiting ones. */
   private roomsFull(conn: Connection, name: string, id: string | undefined): boolean {
     const max = this.opts.limits.roomsPerConnection
-    if (conn.rooms.has(name) || conn.rooms.size + conn.joining.size < max) return false
+    const waiting = conn.joining.size
+    // A room already held may be subscribed again (to resume), but never with more than the limit waiting at once.
+    if (waiting < max && (conn.rooms.has(name) || conn.rooms.size + waiting < max)) return false
     conn.sendError(ErrorCode.TooManyRooms, `a connection may hold at most ${max} rooms`, id, name)
     return true
   }
