@@ -93,15 +93,20 @@ export class TestClient {
   }
 
   /** The next frame (of `type`, when given; frames of other types before it are skipped and kept). */
-  async next(type?: string, timeoutMs = 3000): Promise<Frame> {
+  next(type?: string, timeoutMs = 3000): Promise<Frame> {
+    return this.nextWhere(type === undefined ? () => true : (f) => f.type === type, type ?? 'a frame', timeoutMs)
+  }
+
+  /** The first queued frame that matches, waiting for it; the frames before it stay queued. */
+  async nextWhere(match: (frame: Frame) => boolean, what: string, timeoutMs = 3000): Promise<Frame> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       if (this.violations.length > 0) throw new Error(`the server sent frames outside realtime.v1: ${this.violations.join('; ')}`)
-      const i = type === undefined ? (this.frames.length > 0 ? 0 : -1) : this.frames.findIndex((f) => f.type === type)
+      const i = this.frames.findIndex(match)
       if (i !== -1) return this.frames.splice(i, 1)[0] as Frame
-      if (this.closeCode !== undefined) throw new Error(`closed (${this.closeCode}) while waiting for ${type ?? 'a frame'}`)
+      if (this.closeCode !== undefined) throw new Error(`closed (${this.closeCode}) while waiting for ${what}`)
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`timed out waiting for ${type ?? 'a frame'}; queued: ${JSON.stringify(this.frames.slice(0, 5))}`)
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; queued: ${JSON.stringify(this.frames.slice(0, 5))}`)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left)
         this.waiters.push(() => {
@@ -127,13 +132,7 @@ export class TestClient {
   async call(message: Record<string, unknown>): Promise<Frame> {
     const id = String(message.id ?? `t${Math.random().toString(36).slice(2)}`)
     this.send({ ...message, id })
-    const deadline = Date.now() + 3000
-    for (;;) {
-      const i = this.frames.findIndex((f) => f.id === id && f.type !== message.type)
-      if (i !== -1) return this.frames.splice(i, 1)[0] as Frame
-      await this.next(undefined, deadline - Date.now()).then((f) => this.frames.unshift(f))
-      if (this.frames[0]?.id !== id) await new Promise((r) => setTimeout(r, 5))
-    }
+    return this.nextWhere((f) => f.id === id && f.type !== message.type, `the answer to ${id}`)
   }
 
   async subscribe(room: string, data?: unknown): Promise<Frame> {
