@@ -110,6 +110,7 @@ export class Hub {
       pending.targets.delete(conn)
       if (pending.targets.size === 0) this.settle(pending, new FST_REALTIME_REQUEST_DISCONNECTED(pending.id))
     }
+    conn.pending.clear()
   }
 
   private resolveTargets(target: JoinTarget): Connection[] {
