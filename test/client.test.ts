@@ -617,3 +617,13 @@ t.test('the backoff keeps growing while every connection is closed right after r
   const gaps = opened.slice(1).map((at, i) => at - (opened[i] as number))
   t.ok((gaps[2] as number) > (gaps[0] as number) * 2, `the delays grow: ${gaps.join(', ')} ms`)
 })
+
+t.test('the watchdog stays quiet while the server has spoken within its heartbeat interval', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 400, timeout: 1000 } })
+  const client = sdk(t, app, { token: sign('alice'), heartbeatTimeout: 50 })
+  await until(() => client.state === 'open')
+  const before = app.realtime.stats().messagesIn
+  await delay(200)
+  t.equal(app.realtime.stats().messagesIn, before, 'four watchdog ticks inside the interval sent no ping')
+  t.equal(client.state, 'open')
+})

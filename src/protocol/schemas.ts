@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import { Type } from '@sinclair/typebox'
-import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler'
+import { type TypeCheck, TypeCompiler, type ValueError } from '@sinclair/typebox/compiler'
 import { ClientType, ServerType } from './constants.js'
 
 /**
@@ -123,9 +123,8 @@ export function compile<S extends TSchema>(schema: S): Checker {
   return {
     check: (value: unknown): value is unknown => compiled.Check(value),
     explain(value) {
-      const first = compiled.Errors(value).First()
-      /* c8 ignore next -- explain() is only called after check() failed, so an error exists */
-      if (first === undefined) return 'invalid value'
+      // Only ever called after check() failed, when TypeBox always has a first error to report.
+      const first = compiled.Errors(value).First() as ValueError
       return `${first.path || '/'}: ${first.message}`
     }
   }
