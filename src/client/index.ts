@@ -5,13 +5,11 @@
 export type { EventData, EventOf, EventRegistry } from '../events.js'
 export * from '../protocol/constants.js'
 export type * from '../protocol/messages.js'
-export { type BackoffOptions, backoff } from './backoff.js'
 export {
   type ClientEvent,
   type ClientEventOf,
   type ClientOptions,
   type ClientState,
-  createClient,
   type RealtimeClient,
   RealtimeClientError,
   type SubscribeInfo,
@@ -19,4 +17,6 @@ export {
   type Subscription,
   type WebSocketConstructor,
   type WebSocketLike
-} from './client.js'
+} from './api.js'
+export { type BackoffOptions, backoff } from './backoff.js'
+export { createClient } from './client.js'

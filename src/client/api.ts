@@ -1,0 +1,113 @@
+import type { Static } from '@sinclair/typebox'
+import type { EventRegistry } from '../events.js'
+import type { BackoffOptions } from './backoff.js'
+
+/**
+ * The public surface of `fastify-realtime/client`: options, the client's methods and what they hand to your code.
+ * `client.ts` implements it.
+ */
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((ev: any) => void) | null
+  onmessage: ((ev: { data: any }) => void) | null
+  onclose: ((ev: { code: number; reason: string }) => void) | null
+  onerror: ((ev: any) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
+
+/** One event type of a registry, as the client receives it (`seq` is absent on volatile events). */
+export interface ClientEventOf<E extends EventRegistry, K extends keyof E & string> {
+  type: K
+  room: string
+  seq?: number
+  data: Static<E[K]>
+  ts: string
+}
+
+/** Any registry event, as the client receives it: a union that narrows on `type`. */
+export type ClientEvent<E extends EventRegistry> = { [K in keyof E & string]: ClientEventOf<E, K> }[keyof E & string]
+
+export interface ClientOptions<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+  /** `ws://` or `wss://` URL of the endpoint. The token never goes in it. */
+  url: string
+  /** A token, or a function called before every (re)connect and before the token expires. */
+  token?: string | (() => string | Promise<string>)
+  /** The WebSocket implementation: default `globalThis.WebSocket`; in Node 20 pass `ws`. */
+  WebSocket?: WebSocketConstructor
+  /** The server's event registry, for types only (nothing of it is used at run time). */
+  events?: E
+  /** The client message types the server registered with `handle()`, for the types of `send`. */
+  messages?: M
+  /** Reconnect policy; `false` never reconnects. `maxAttempts` defaults to forever. */
+  reconnect?: (BackoffOptions & { maxAttempts?: number }) | false
+  /** Milliseconds `send()` waits for its ack. Default 10 000. */
+  ackTimeout?: number
+  /** Milliseconds the server may stay silent past its heartbeat interval before the socket is replaced. Default 10 000. */
+  heartbeatTimeout?: number
+  /** Seconds before the token's `exp` to fetch a fresh one from `token()` and send `auth`. Default 30. */
+  refreshBeforeExpiry?: number
+  /** Milliseconds from opening a socket to the server's `ready` before the attempt counts as failed. Default 10 000. */
+  connectTimeout?: number
+  /** Randomness for the backoff (tests pass a fixed one). */
+  random?: () => number
+  /**
+   * Called when one of your handlers throws; the other handlers and the connection carry on. Default: the error is
+   * rethrown on its own (an uncaught error, as from an event listener), so it is not lost.
+   */
+  onHandlerError?: (error: unknown) => void
+}
+
+export interface SubscribeInfo {
+  /** True when the missed events were replayed; false when the page must redraw (from `snapshot`). */
+  readonly recovered: boolean
+  readonly seq: number
+  readonly epoch: string
+  readonly snapshot?: unknown
+}
+
+export interface SubscribeOptions {
+  /** Called on every `subscribed`: the first time, and after each reconnect. */
+  onSubscribed?: (info: SubscribeInfo) => void
+  /** Called when the server refuses the subscription (e.g. `forbidden`); the subscription then ends. */
+  onError?: (error: RealtimeClientError) => void
+}
+
+export interface Subscription {
+  readonly room: string
+  /** The seq of the last event received in this room (0 before any). */
+  readonly seq: number
+  unsubscribe(): void
+}
+
+/** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
+export class RealtimeClientError extends Error {
+  readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.name = 'RealtimeClientError'
+    this.code = code
+  }
+}
+
+export interface RealtimeClient<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+  readonly state: ClientState
+  /** Set once `ready` arrived; a new one after each reconnect. */
+  readonly connectionId: string | undefined
+  readonly userId: string | undefined
+  /** Receives the room's events; resubscribes and resumes after every reconnect. */
+  subscribe(room: string, handler?: (event: ClientEvent<E>) => void, options?: SubscribeOptions): Subscription
+  /** Receives events of one type from every room. Returns a function that removes the handler. */
+  on<K extends keyof E & string>(type: K, handler: (event: ClientEventOf<E, K>) => void): () => void
+  /** Answers server requests of one type: the handler's value is the reply; a thrown error declines it. */
+  onRequest<K extends keyof E & string>(type: K, handler: (data: Static<E[K]>) => unknown): () => void
+  /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
+  send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>, options?: { timeout?: number }): Promise<R>
+  onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
+  /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
+  close(): void
+}
