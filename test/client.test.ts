@@ -627,3 +627,30 @@ t.test('the watchdog stays quiet while the server has spoken within its heartbea
   t.equal(app.realtime.stats().messagesIn, before, 'four watchdog ticks inside the interval sent no ping')
   t.equal(client.state, 'open')
 })
+
+t.test('a message larger than the server accepts is refused by the client, and the connection stays', async (t) => {
+  const app = await buildApp(t, { limits: { maxPayload: 2048 } })
+  const seen: number[] = []
+  app.realtime.handle('note', Type.Object({ text: Type.String() }), ({ data }) => {
+    seen.push(data.text.length)
+    return data.text.length
+  })
+  const client = sdk(t, app, { token: sign('alice') })
+  const early = client.send('note', { text: 'é'.repeat(1500) })
+  await t.rejects(
+    early,
+    { code: 'too_large', message: 'the message is larger than the server accepts (2048 bytes)' },
+    'queued before ready, refused once the limit is known'
+  )
+  await until(() => client.state === 'open')
+  const id = client.connectionId
+  await t.rejects(client.send('note', { text: 'x'.repeat(3000) }), { code: 'too_large' })
+  t.equal(await client.send('note', { text: 'x'.repeat(1500) }), 1500, 'a long message under the limit goes through')
+  client.onRequest('hitl_request', () => ({ essay: 'y'.repeat(5000) }))
+  await t.rejects(app.realtime.request(id as string, { type: 'hitl_request', data: { requestId: 'q', question: '?' } }), {
+    code: 'FST_REALTIME_REQUEST_REJECTED',
+    message: /too_large/
+  })
+  t.equal(client.connectionId, id, 'still the same connection')
+  t.same(seen, [1500])
+})

@@ -2,10 +2,10 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { buildApp, connect, delay, logCapture, refused, sign, TestClient, wsUrl } from './helpers/index.js'
 
-t.test('ready tells the connection id, the user id and the heartbeat interval', async (t) => {
-  const app = await buildApp(t, { heartbeat: { interval: 12_000 } })
+t.test('ready tells the connection id, the user id, the heartbeat interval and the largest frame accepted', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 12_000 }, limits: { maxPayload: 4096 } })
   const client = await connect(app, 'alice')
-  t.match(client.ready, { type: 'ready', data: { userId: 'alice', heartbeatMs: 12_000 } })
+  t.match(client.ready, { type: 'ready', data: { userId: 'alice', heartbeatMs: 12_000, maxPayload: 4096 } })
   t.match(client.ready.data.connectionId, /^[0-9a-f-]{36}$/)
   t.same(Object.keys(client.ready), ['type', 'data'])
 })

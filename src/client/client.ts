@@ -28,9 +28,11 @@ interface Pending {
 interface Outgoing {
   readonly text: string
   readonly id: string | undefined
+  readonly type: string
 }
 
 const OPEN = 1
+const encoder = new TextEncoder()
 const MAX_TIMER = 2 ** 31 - 1
 
 /** Reads `exp` from a JWT without verifying it (the server does that). */
@@ -89,6 +91,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   let connectionId: string | undefined
   let userId: string | undefined
   let lastReceived = 0
+  /** The server's `limits.maxPayload`, from `ready`. */
+  let maxPayload = Number.POSITIVE_INFINITY
   let pingOutstanding = false
   let reconnectTimer: ReturnType<typeof setTimeout> | undefined
   let watchdog: ReturnType<typeof setInterval> | undefined
@@ -108,14 +112,27 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   }
 
   function write(frame: { type: string; id?: string; [key: string]: unknown }): void {
-    const text = JSON.stringify(frame)
-    if (ready && socket?.readyState === OPEN) transmit(text, frame.id)
-    else outbox.push({ text, id: frame.id })
+    const out: Outgoing = { text: JSON.stringify(frame), id: frame.id, type: frame.type }
+    if (ready && socket?.readyState === OPEN) transmit(out)
+    else outbox.push(out)
   }
 
-  function transmit(text: string, id: string | undefined): void {
-    socket?.send(text)
-    const entry = id === undefined ? undefined : pending.get(id)
+  /** Whether the server would refuse the frame as too big (it closes the connection with 1009 for one). */
+  function tooLarge(text: string): boolean {
+    return text.length * 3 > maxPayload && encoder.encode(text).length > maxPayload
+  }
+
+  function transmit(out: Outgoing): void {
+    if (tooLarge(out.text)) {
+      // Refused here, with a clear error, rather than losing the connection over it.
+      const message = `the message is larger than the server accepts (${maxPayload} bytes)`
+      if (out.type === ClientType.Reply)
+        socket?.send(JSON.stringify({ type: ClientType.Reply, id: out.id, error: { code: 'too_large', message } }))
+      else settle(out.id, new RealtimeClientError('too_large', message))
+      return
+    }
+    socket?.send(out.text)
+    const entry = out.id === undefined ? undefined : pending.get(out.id)
     if (entry !== undefined) entry.sent = true
   }
 
@@ -165,11 +182,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
           attempt = 0
         }, frame.data.heartbeatMs)
         connectionId = frame.data.connectionId
+        maxPayload = frame.data.maxPayload ?? Number.POSITIVE_INFINITY
         userId = frame.data.userId
         startWatchdog(frame.data.heartbeatMs)
         scheduleRefresh(token)
         for (const sub of subs.values()) if (sub.explicit) sendSubscribe(sub)
-        for (const { text, id } of outbox.splice(0)) transmit(text, id)
+        for (const out of outbox.splice(0)) transmit(out)
         setState('open')
         return
       case ServerType.Subscribed:

@@ -69,7 +69,16 @@ export const ApplicationMessage = Type.Object(
 export const Ready = Type.Object(
   {
     type: Type.Literal(ServerType.Ready),
-    data: Type.Object({ connectionId: Type.String(), userId: Type.String(), heartbeatMs: Type.Integer({ minimum: 1 }) }, strict)
+    data: Type.Object(
+      {
+        connectionId: Type.String(),
+        userId: Type.String(),
+        heartbeatMs: Type.Integer({ minimum: 1 }),
+        /** The largest frame the server accepts, in bytes; a larger one closes the connection with 1009. */
+        maxPayload: Type.Integer({ minimum: 1 })
+      },
+      strict
+    )
   },
   strict
 )

@@ -64,7 +64,8 @@ export class Connection implements RealtimeConnection {
   /** Called once the hub holds the connection: greets the client and arms the token expiry (which may close it at once). */
   start(heartbeatMs: number): void {
     this.log.info('realtime connection opened')
-    this.sendJson({ type: ServerType.Ready, data: { connectionId: this.id, userId: this.userId, heartbeatMs } })
+    const { maxPayload } = this.hub.opts.limits
+    this.sendJson({ type: ServerType.Ready, data: { connectionId: this.id, userId: this.userId, heartbeatMs, maxPayload } })
     this.scheduleExpiry()
   }
 
