@@ -25,6 +25,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   if (fastify.hasDecorator('websocketServer')) {
     const wss = fastify.websocketServer as WsServer & { options: { handleProtocols?: Parameters<typeof selectProtocol>[1] } }
     wss.options.handleProtocols = selectProtocol(path, wss.options.handleProtocols)
+    // The app's @fastify/websocket keeps its own preClose; ours closes the realtime connections.
+    fastify.addHook('preClose', async () => hub.close())
   } else {
     await fastify.register(fastifyWebsocket, {
       options: { maxPayload: opts.limits.maxPayload, handleProtocols: selectProtocol(path), perMessageDeflate: false },
@@ -73,21 +75,20 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     websocket: true,
     preValidation: createAuthenticate(opts, verify, hub),
     handler: (socket: WebSocket, request) => {
-      const user = (request as RequestWithUser)[kUser] as RealtimeUser
-      const id = randomUUID()
-      const log = request.log.child({ connectionId: id, userId: user.sub })
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
         socket.close(CloseCode.GoingAway, 'server shutting down')
         return
       }
+      const user = (request as RequestWithUser)[kUser] as RealtimeUser
+      const id = randomUUID()
+      const log = request.log.child({ connectionId: id, userId: user.sub })
       const conn = new Connection(id, socket, user, log, hub, verify)
       hub.add(conn)
       conn.start(opts.heartbeat.interval)
     }
   })
 
-  fastify.addHook('preClose', async () => hub.close())
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)
     fastify.server.removeListener('request', redact)

@@ -379,12 +379,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     clearTimeout(stableTimer)
     clearTimeout(retryTimer)
     retryTimer = undefined
-    for (const [id, entry] of pending) {
-      if (!entry.sent) continue
-      pending.delete(id)
-      clearTimeout(entry.timer)
-      entry.reject(new RealtimeClientError('disconnected', 'the connection was lost before the ack'))
-    }
+    // What was written to the lost socket fails; what is still queued goes out on the next connection.
+    failPending('disconnected', 'the connection was lost before the ack', true)
   }
 
   /** The socket closed (close() detaches it first, so this never runs after the client was closed). */
@@ -406,12 +402,13 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   function finish(): void {
     clearTimeout(reconnectTimer)
     outbox.length = 0
-    failAll('closed', 'the client closed')
+    failPending('closed', 'the client closed', false)
     setState('closed')
   }
 
-  function failAll(code: string, message: string): void {
+  function failPending(code: string, message: string, sentOnly: boolean): void {
     for (const [id, entry] of pending) {
+      if (sentOnly && !entry.sent) continue
       pending.delete(id)
       clearTimeout(entry.timer)
       entry.reject(new RealtimeClientError(code, message))
@@ -478,11 +475,10 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     close() {
       if (state === 'closed') return
       const ws = socket
-      failAll('closed', 'the client closed')
+      // Pending acks fail as `closed` (not `disconnected`), so they go before the socket is let go.
+      failPending('closed', 'the client closed', false)
       stopConnection()
-      clearTimeout(reconnectTimer)
-      outbox.length = 0
-      setState('closed')
+      finish()
       ws?.close(1000, 'client closed')
     }
   }

@@ -85,7 +85,7 @@ export class Connection implements RealtimeConnection {
     // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
     const queued = this.socket.bufferedAmount
     if (queued > 0 && queued + frame.length > this.hub.opts.limits.bufferedBytes) {
-      this.log.warn({ bufferedAmount: this.socket.bufferedAmount }, 'realtime slow consumer disconnected')
+      this.log.warn({ bufferedAmount: queued }, 'realtime slow consumer disconnected')
       this.close(CloseCode.SlowConsumer, 'slow consumer')
       // A client that reads nothing never reads the close frame either.
       this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
@@ -138,8 +138,8 @@ export class Connection implements RealtimeConnection {
     }
     if (!checkEnvelope.check(message)) {
       // Echo the id only when it is a valid one, so the error itself stays within the protocol.
-      const raw = (message as Envelope | null)?.id
-      const id = typeof raw === 'string' && raw.length > 0 && raw.length <= 128 ? raw : undefined
+      const given = (message as Envelope | null)?.id
+      const id = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : undefined
       this.invalid(ErrorCode.InvalidMessage, `invalid envelope at ${checkEnvelope.explain(message)}`, id)
       return
     }

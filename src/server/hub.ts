@@ -98,14 +98,7 @@ export class Hub {
     const own = this.users.get(conn.userId)
     own?.delete(conn)
     if (own?.size === 0) this.users.delete(conn.userId)
-    const t = now()
-    for (const name of conn.rooms) {
-      // A room with a member is never swept, so every held room is there.
-      const room = this.rooms.get(name) as Room
-      room.members.delete(conn)
-      // The room's history must outlive the connection by the ttl, or the client could not resume.
-      room.lastActivity = t
-    }
+    for (const name of [...conn.rooms]) this.detach(conn, name)
     for (const pending of conn.pending) {
       pending.targets.delete(conn)
       if (pending.targets.size === 0) this.settle(pending, new FST_REALTIME_REQUEST_DISCONNECTED(pending.id))
@@ -200,7 +193,6 @@ export class Hub {
     if (resume.since !== undefined && resume.epoch === room.epoch) {
       const missed = room.since(resume.since, now())
       if (missed !== undefined) {
-        if (conn.rooms.has(name)) room.members.delete(conn)
         this.attach(conn, room, { id, recovered: true, seq: resume.since }, missed)
         return
       }
@@ -254,11 +246,13 @@ export class Hub {
     return true
   }
 
+  /** Takes `conn` out of a room it holds. The room's history then outlives it by the ttl, so the client can resume. */
   detach(conn: Connection, name: string): boolean {
     if (!conn.rooms.delete(name)) return false
-    const room = this.rooms.get(name)
-    room?.members.delete(conn)
-    if (room !== undefined) room.lastActivity = now()
+    // A room with a member is never swept, so a held room is always there.
+    const room = this.rooms.get(name) as Room
+    room.members.delete(conn)
+    room.lastActivity = now()
     return true
   }
 
