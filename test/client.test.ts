@@ -654,3 +654,43 @@ t.test('a message larger than the server accepts is refused by the client, and t
   t.equal(client.connectionId, id, 'still the same connection')
   t.same(seen, [1500])
 })
+
+t.test('a late answer to an earlier subscribe neither fires onSubscribed twice nor revives a room left', async (t) => {
+  let held: any
+  const server = await scriptedServer(t, (socket) => {
+    socket.send(JSON.stringify({ type: 'ready', data: { connectionId: 'c', userId: 'u', heartbeatMs: 10_000 } }))
+    socket.on('message', (m) => {
+      const msg = JSON.parse(String(m))
+      const answer = (id: string, room: string, epoch: string) =>
+        socket.send(JSON.stringify({ type: 'subscribed', id, room, data: { seq: 0, epoch, recovered: false } }))
+      if (msg.type === 'unsubscribe') socket.send(JSON.stringify({ type: 'unsubscribed', id: msg.id, room: msg.room }))
+      if (msg.type !== 'subscribe') return
+      if (msg.room === 'gone') {
+        // Answered only after the client has left the room.
+        setTimeout(() => {
+          answer(msg.id, 'gone', 'g1')
+          socket.send(JSON.stringify({ type: 'agent:thought', room: 'gone', seq: 1, data: { runId: 'r', content: 'stale' }, ts: 't' }))
+        }, 30)
+      } else if (held === undefined) held = msg
+      else {
+        answer(held.id, 'r', 'old')
+        answer(msg.id, 'r', 'new')
+      }
+    })
+  })
+  const client = sdk(t, server.url)
+  await until(() => client.state === 'open')
+  const infos: Array<{ epoch: string }> = []
+  client.subscribe('r').unsubscribe()
+  client.subscribe('r', undefined, { onSubscribed: (i) => infos.push(i) })
+  const seen: unknown[] = []
+  client.on('agent:thought', (e) => seen.push(e))
+  client.subscribe('gone').unsubscribe()
+  await delay(80)
+  t.same(
+    infos.map((i) => i.epoch),
+    ['new'],
+    'only the answer to the current subscribe counts'
+  )
+  t.same(seen, [], 'a late answer does not resubscribe a room the app left')
+})

@@ -221,6 +221,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   function onSubscribed(frame: any): void {
     let sub = subs.get(frame.room)
+    // With an id it answers one of our subscribes: only the latest one for the room counts. An older answer (to a
+    // subscribe since unsubscribed, replaced or sent again) must not touch the current subscription.
+    if (frame.id !== undefined && sub?.pendingId !== frame.id) return
     if (sub === undefined) {
       // The server joined this connection to a room.
       sub = {
