@@ -43,6 +43,9 @@ export const FST_REALTIME_REQUEST_REJECTED = createError(
   'fastify-realtime: request %s was rejected by the client: %s'
 )
 
+/** The adapter could not publish (e.g. Redis is unreachable); nothing was sent or stored. */
+export const FST_REALTIME_ADAPTER_FAILED = createError('FST_REALTIME_ADAPTER_FAILED', 'fastify-realtime: the %s adapter failed: %s', 503)
+
 /**
  * An error a `handle()` handler may throw to send its own `code` and `message` to the client.
  * Any other exception is sent as `internal`, with its details kept in the server log.

@@ -1,6 +1,20 @@
 export type { Static, TSchema } from '@sinclair/typebox'
 export { Type } from '@sinclair/typebox'
+export type {
+  Adapter,
+  AdapterHandler,
+  HistoryPolicy,
+  HistoryResult,
+  Outgoing,
+  PresenceChange,
+  PresenceEntry,
+  PresenceMember,
+  Publication,
+  StreamPosition
+} from './adapters/adapter.js'
+export { memoryAdapter } from './adapters/memory.js'
 export {
+  FST_REALTIME_ADAPTER_FAILED,
   FST_REALTIME_BAD_SUBPROTOCOL,
   FST_REALTIME_CLOSING,
   FST_REALTIME_FORBIDDEN_ORIGIN,
@@ -19,7 +33,7 @@ export {
 } from './errors.js'
 export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
 export { agentEvents, defineEvents } from './events.js'
-export type { AuthorizeContext, Limits, RealtimeOptions, SnapshotContext } from './options.js'
+export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, SnapshotContext } from './options.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'

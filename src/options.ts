@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
-import type { HistoryPolicy } from './server/room.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
 /** What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? */
@@ -55,6 +55,24 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   snapshot?: (ctx: SnapshotContext) => unknown | Promise<unknown>
   /** Milliseconds a connection may stay open past its token's `exp` before it is closed with 4001. Default 0. */
   tokenExpiryGrace?: number
+  /**
+   * Carries events between instances and keeps history and presence. Default: the in-memory adapter (one process).
+   * For several instances: `redisAdapter()` from `fastify-realtime/redis`. The plugin closes it on `app.close()`.
+   */
+  adapter?: Adapter
+  /**
+   * Presence for rooms: `true` for every room, or a function that picks the rooms. Members of such a room get
+   * `join`/`leave` when a user's first connection arrives or their last one goes, and may ask `presence {room}`.
+   * Default `false`.
+   */
+  presence?: boolean | ((room: string) => boolean)
+  /** Data shown beside each user in presence (e.g. a display name from the token); JSON-serializable. */
+  presenceInfo?: (ctx: PresenceInfoContext) => unknown
+}
+
+export interface PresenceInfoContext {
+  readonly user: RealtimeUser
+  readonly room: string
 }
 
 export interface SnapshotContext {
@@ -129,6 +147,9 @@ export interface ResolvedOptions {
   readonly history: { readonly size: number; readonly ttl: number; readonly forRoom: (room: string) => HistoryPolicy }
   readonly snapshot: ((ctx: SnapshotContext) => unknown) | undefined
   readonly tokenExpiryGrace: number
+  readonly adapter: Adapter | undefined
+  readonly presence: (room: string) => boolean
+  readonly presenceInfo: ((ctx: PresenceInfoContext) => unknown) | undefined
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -249,8 +270,36 @@ const KNOWN = new Set([
   'requestTimeout',
   'history',
   'snapshot',
-  'tokenExpiryGrace'
+  'tokenExpiryGrace',
+  'adapter',
+  'presence',
+  'presenceInfo'
 ])
+
+const ADAPTER_METHODS = [
+  'init',
+  'publish',
+  'subscribe',
+  'unsubscribe',
+  'history',
+  'presenceAdd',
+  'presenceRemove',
+  'presenceRefresh',
+  'presenceList'
+] as const
+
+function resolveAdapter(value: unknown): Adapter | undefined {
+  if (value === undefined) return undefined
+  const missing = ADAPTER_METHODS.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function')
+  if (missing.length > 0) fail('adapter', `an adapter (missing ${missing.join(', ')})`, value)
+  return value as Adapter
+}
+
+function resolvePresence(value: unknown): (room: string) => boolean {
+  if (value === undefined || typeof value === 'boolean') return () => value === true
+  if (typeof value !== 'function') fail('presence', 'a boolean or a function of the room', value)
+  return (room) => (value as (r: string) => unknown)(room) === true
+}
 
 /**
  * Checks every option and fills in the defaults. Throws `FST_REALTIME_INVALID_OPTION` naming the
@@ -306,6 +355,7 @@ export function resolveOptions(
   const origins = resolveOrigins(opts.cors, env.CORS_ORIGINS)
 
   if (opts.snapshot !== undefined && typeof opts.snapshot !== 'function') fail('snapshot', 'a function', opts.snapshot)
+  if (opts.presenceInfo !== undefined && typeof opts.presenceInfo !== 'function') fail('presenceInfo', 'a function', opts.presenceInfo)
 
   const hb = plainObject('heartbeat', opts.heartbeat)
   const heartbeat = {
@@ -328,6 +378,9 @@ export function resolveOptions(
     requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
     history: resolveHistory(opts.history),
     snapshot: opts.snapshot as ResolvedOptions['snapshot'],
-    tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace)
+    tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace),
+    adapter: resolveAdapter(opts.adapter),
+    presence: resolvePresence(opts.presence),
+    presenceInfo: opts.presenceInfo as ResolvedOptions['presenceInfo']
   })
 }

@@ -5,6 +5,7 @@ import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
+import { memoryAdapter } from './adapters/memory.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
@@ -18,7 +19,13 @@ type WsServer = FastifyInstance['websocketServer']
 async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRegistry>): Promise<void> {
   const opts = resolveOptions(input, process.env, fastify.hasDecorator('jwt'), fastify.log)
   const path = `${fastify.prefix}${opts.path}`
-  const hub = new Hub(opts, fastify.log)
+  const adapter = opts.adapter ?? memoryAdapter()
+  const hub = new Hub(opts, fastify.log, adapter)
+  await adapter.init(hub, fastify.log)
+  // Closed last: connections are closed (preClose) before the adapter goes.
+  fastify.addHook('onClose', async () => {
+    await adapter.close?.()
+  })
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
@@ -58,11 +65,12 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const verify = createVerifier(fastify)
 
   const api: RealtimeApi = {
-    emit: (room, event, options) => Promise.resolve(hub.emit(room, event, options)),
+    emit: (room, event, options) => hub.emit(room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
-    join: (target, room) => hub.join(target, room),
+    join: (target, room) => hub.joinTarget(target, room),
     leave: (target, room) => hub.leave(target, room),
+    presence: (room) => hub.presence(room),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
     close: async () => hub.close()

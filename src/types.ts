@@ -1,5 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
+import type { PresenceMember } from './adapters/adapter.js'
 import type { AgentEvents, EventRegistry } from './events.js'
 
 /** The verified JWT payload of a connection. `sub` is the user id. */
@@ -46,8 +47,6 @@ export interface EmitResult {
   /** The event's seq; for a volatile emit, the room's current seq. */
   readonly seq: number
   readonly epoch: string
-  /** Connections on this instance the event was written to. */
-  readonly recipients: number
 }
 
 export interface HandlerContext<D> {
@@ -101,10 +100,15 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
     event: { type: K; data: Static<E[K]> },
     options?: RequestOptions
   ): Promise<R>
-  /** Subscribes connections to a room from the server (no `authorize`). Returns how many joined. */
-  join(target: JoinTarget, room: string): number
+  /**
+   * Subscribes connections of this instance to a room from the server (no `authorize`). Resolves with how many
+   * joined, once their `subscribed` is sent.
+   */
+  join(target: JoinTarget, room: string): Promise<number>
   /** Unsubscribes connections from a room. Returns how many left. */
   leave(target: JoinTarget, room: string): number
+  /** The users present in a room (with `presence` on for it), across every instance. */
+  presence(room: string): Promise<PresenceMember[]>
   /** The connection with this id on this instance, if any. */
   connection(id: string): RealtimeConnection | undefined
   stats(): RealtimeStats

@@ -248,7 +248,7 @@ t.test('rooms the server joined are followed, and not resubscribed after a recon
   const seen: string[] = []
   client.on('agent:thought', (e) => seen.push(`${e.room}:${e.data.content}`))
   await until(() => client.state === 'open')
-  app.realtime.join(client.connectionId as string, 'team:1')
+  await app.realtime.join(client.connectionId as string, 'team:1')
   await delay(20)
   await app.realtime.emit('team:1', thought('hello'))
   await until(() => seen.length === 1)
@@ -260,7 +260,7 @@ t.test('rooms the server joined are followed, and not resubscribed after a recon
   client.subscribe('workflow:secret', undefined, { onError: (e) => errors.push(e) })
   await until(() => errors.length === 1)
   t.match(errors[0], { code: 'forbidden' })
-  app.realtime.join(client.connectionId as string, 'team:2')
+  await app.realtime.join(client.connectionId as string, 'team:2')
   await delay(20)
   app.realtime.connection(client.connectionId as string)?.close(1012)
   await until(() => client.state === 'open' && app.realtime.stats().connections === 1)

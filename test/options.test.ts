@@ -76,6 +76,18 @@ t.test('every wrong option fails register with a message that names it', async (
     ['allowQueryToken a number', { jwt, allowQueryToken: 1 }, 'option "allowQueryToken" must be a boolean (got number)'],
     ['requestTimeout negative', { jwt, requestTimeout: -5 }, 'option "requestTimeout" must be a positive integer'],
     ['tokenExpiryGrace negative', { jwt, tokenExpiryGrace: -1 }, 'option "tokenExpiryGrace" must be a non-negative integer (got number)'],
+    [
+      'adapter missing methods',
+      { jwt, adapter: { init() {}, publish() {} } },
+      'option "adapter" must be an adapter (missing subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got object)'
+    ],
+    [
+      'adapter null',
+      { jwt, adapter: null },
+      'option "adapter" must be an adapter (missing init, publish, subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got null)'
+    ],
+    ['presence string', { jwt, presence: 'yes' }, 'option "presence" must be a boolean or a function of the room (got string)'],
+    ['presenceInfo object', { jwt, presenceInfo: {} }, 'option "presenceInfo" must be a function (got object)'],
     ['history.size negative', { jwt, history: { size: -1 } }, 'option "history.size" must be a non-negative integer'],
     ['history.ttl zero', { jwt, history: { ttl: 0 } }, 'option "history.ttl" must be a positive integer'],
     ['history.rooms not a function', { jwt, history: { rooms: {} } }, 'option "history.rooms" must be a function (got object)']

@@ -51,17 +51,22 @@ t.test('an emit is serialized once, whatever the number of recipients', async (t
   const clients = await Promise.all(Array.from({ length: 50 }, (_, i) => connect(app, `u${i}`)))
   await Promise.all(clients.map((c) => c.subscribe('fan')))
   const original = JSON.stringify
-  let calls = 0
-  JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => {
-    calls++
-    return original(...args)
-  }) as typeof JSON.stringify
-  try {
-    await app.realtime.emit('fan', { type: 'agent:thought', data: { runId: 'r', content: 'to fifty' } })
-  } finally {
-    JSON.stringify = original
+  const count = async (room: string): Promise<number> => {
+    let calls = 0
+    JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => {
+      calls++
+      return original(...args)
+    }) as typeof JSON.stringify
+    try {
+      await app.realtime.emit(room, { type: 'agent:thought', data: { runId: 'r', content: 'to fifty' } })
+    } finally {
+      JSON.stringify = original
+    }
+    return calls
   }
-  t.equal(calls, 1, 'one JSON.stringify for 50 recipients')
+  const alone = await count('nobody-here')
+  t.ok(alone <= 2, 'the envelope and its data: at most two JSON.stringify calls')
+  t.equal(await count('fan'), alone, 'as many for 50 recipients as for none')
   const got = await Promise.all(clients.map((c) => c.next('agent:thought')))
   t.equal(got.filter((e) => e.data.content === 'to fifty').length, 50)
 })

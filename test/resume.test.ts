@@ -169,17 +169,18 @@ t.test('a client that cannot be recovered gets the snapshot, then the events emi
   t.equal(resumed.data.snapshot, undefined, 'a recovered client gets no snapshot')
 })
 
-t.test('a snapshot the history cannot keep up with is taken again, at most three times', async (t) => {
+t.test('a snapshot that more events overtake than limits.bufferedBytes holds is taken again, at most three times', async (t) => {
   const logs = logCapture('warn')
   let calls = 0
   const app = await buildApp(
     t,
     {
       authorize: () => true,
-      history: { size: 2 },
+      // About three events' worth: four events during a snapshot overflow it.
+      limits: { bufferedBytes: 400 },
       snapshot: async ({ room }) => {
         calls++
-        await emitRange(app, room, 1, 3)
+        await emitRange(app, room, 1, 6)
         return { calls }
       }
     },
@@ -189,25 +190,50 @@ t.test('a snapshot the history cannot keep up with is taken again, at most three
   const sub = await c.subscribe('r')
   t.equal(calls, 3)
   t.same(sub.data.snapshot, { calls: 3 })
-  t.equal(sub.data.seq, 9, 'the fallback starts from the current seq')
+  t.equal(sub.data.seq, 18, 'the fallback starts from the current seq')
   t.ok(logs.records().some((r) => /kept falling behind/.test(String(r.msg))))
+  await app.realtime.emit('r', thought(19))
+  t.equal((await c.next('agent:thought')).seq, 19, 'and continues live from there')
 })
 
-t.test('a snapshot taken while the room expires under it is taken again', async (t) => {
+t.test('events during a snapshot that fit in limits.bufferedBytes follow it, with no gap', async (t) => {
+  let calls = 0
+  const app = await buildApp(t, {
+    authorize: () => true,
+    limits: { bufferedBytes: 4000 },
+    snapshot: async ({ room }) => {
+      calls++
+      await emitRange(app, room, 1, 4)
+      return { calls }
+    }
+  })
+  const c = await connect(app)
+  const sub = await c.subscribe('r')
+  t.equal(calls, 1)
+  t.same(sub.data, { seq: 0, epoch: sub.data.epoch, recovered: false, snapshot: { calls: 1 } })
+  t.same(
+    (await c.collect('agent:thought', 4)).map((e) => e.seq),
+    [1, 2, 3, 4]
+  )
+})
+
+t.test('a room does not expire under a subscribe that is still waiting for its snapshot', async (t) => {
   let calls = 0
   const app = await buildApp(t, {
     authorize: () => true,
     history: { ttl: 30 },
     snapshot: async () => {
       calls++
-      await delay(calls === 1 ? 120 : 0)
+      await delay(120)
       return calls
     }
   })
   const c = await connect(app)
   const sub = await c.subscribe('r')
-  t.equal(calls, 2)
-  t.equal(sub.data.snapshot, 2)
+  t.equal(calls, 1)
+  t.equal(sub.data.snapshot, 1)
+  const { epoch } = await app.realtime.emit('r', thought(1))
+  t.equal(epoch, sub.data.epoch, 'the seq run the client was given goes on')
 })
 
 t.test('a failing snapshot hook answers internal and subscribes nothing', async (t) => {
@@ -295,11 +321,11 @@ t.test('subscribes waiting for the snapshot count towards the room limit', async
 t.test('an unsubscribe cancels a subscribe still waiting for authorize or the snapshot', async (t) => {
   const app = await buildApp(t, {
     authorize: async ({ room }) => {
-      await delay(room === 'slow-auth' ? 40 : 0)
+      await delay(room === 'slow-auth' ? 200 : 0)
       return true
     },
     snapshot: async ({ room }) => {
-      await delay(room === 'slow-snap' ? 40 : 0)
+      await delay(room === 'slow-snap' ? 200 : 0)
       return { room }
     }
   })
@@ -310,7 +336,7 @@ t.test('an unsubscribe cancels a subscribe still waiting for authorize or the sn
     const reply = await c.call({ type: 'unsubscribe', room })
     t.equal(reply.type, 'unsubscribed', room)
   }
-  await delay(80)
+  await delay(300)
   t.same(
     c.frames.filter((f) => f.type === 'subscribed'),
     [],

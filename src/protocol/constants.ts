@@ -31,7 +31,9 @@ export const ServerType = {
   Ack: 'ack',
   Error: 'error',
   Join: 'join',
-  Leave: 'leave'
+  Leave: 'leave',
+  /** The answer to a client's `presence`: the room's members. (The same name as the client's request.) */
+  Presence: 'presence'
 } as const
 
 /** Every control type. An event registry may not use these names. */
@@ -84,6 +86,11 @@ export const CloseCode = {
   TokenExpired: 4001,
   /** The connection did not read fast enough (`limits.bufferedBytes`): reconnect and resume. */
   SlowConsumer: 4008,
+  /**
+   * This instance missed events of a room the connection holds (its link to the other instances broke) and the
+   * history no longer covers them: reconnect and resume, which answers `recovered: false` for that room.
+   */
+  Resync: 4010,
   /** Sustained flooding past the rate limit: reconnect after a back-off. */
   RateLimited: 4029,
   /** For the application: `connection.close(4503)` revokes a connection (e.g. the user was banned). Do not reconnect. */

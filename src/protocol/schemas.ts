@@ -107,6 +107,25 @@ export const ErrorReply = Type.Object(
   },
   strict
 )
+/** A user present in a room: one entry per user, however many connections (tabs, instances) they have there. */
+export const PresenceMember = Type.Object(
+  { user: Type.String(), connections: Type.Integer({ minimum: 0 }), info: Type.Optional(Type.Unknown()) },
+  strict
+)
+/** A user's first connection joined the room (`join`), or their last one left it (`leave`, with `connections: 0`). */
+const presenceChange = <T extends string>(type: T) => Type.Object({ type: Type.Literal(type), room: Room, data: PresenceMember }, strict)
+export const Join = presenceChange(ServerType.Join)
+export const Leave = presenceChange(ServerType.Leave)
+/** The answer to `presence {room}`. */
+export const PresenceList = Type.Object(
+  {
+    type: Type.Literal(ServerType.Presence),
+    id: Type.Optional(Id),
+    room: Room,
+    data: Type.Object({ members: Type.Array(PresenceMember) }, strict)
+  },
+  strict
+)
 /** A registry event. Volatile events have no `seq`. */
 export const Event = Type.Object(
   {
@@ -157,7 +176,10 @@ const serverChecks: ReadonlyMap<string, Checker> = new Map([
   [ServerType.Unsubscribed, compile(Unsubscribed)],
   [ServerType.Pong, compile(Pong)],
   [ServerType.Ack, compile(Ack)],
-  [ServerType.Error, compile(ErrorReply)]
+  [ServerType.Error, compile(ErrorReply)],
+  [ServerType.Join, compile(Join)],
+  [ServerType.Leave, compile(Leave)],
+  [ServerType.Presence, compile(PresenceList)]
 ])
 const checkEvent = compile(Event)
 const checkServerRequest = compile(ServerRequest)

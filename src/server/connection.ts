@@ -4,7 +4,8 @@ import type { WebSocket } from 'ws'
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/constants.js'
 import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
-import type { Hub, JoinTicket, PendingRequest } from './hub.js'
+import type { Hub, PendingRequest } from './hub.js'
+import type { JoinTicket } from './room.js'
 
 interface Envelope {
   type: string
@@ -217,7 +218,7 @@ export class Connection implements RealtimeConnection {
         return
       case ClientType.Presence:
         this.invalidInRow = 0
-        this.sendError(ErrorCode.Forbidden, `presence is not enabled for "${msg.room}"`, id, msg.room)
+        void this.presence(msg.room as string, id)
         return
     }
     const registered = this.hub.handlers.get(type)
@@ -231,6 +232,25 @@ export class Connection implements RealtimeConnection {
     }
     this.invalidInRow = 0
     void this.run(registered.handler, msg)
+  }
+
+  /** Answers `presence {room}` with the room's members, to a connection that holds the room. */
+  private async presence(room: string, id: string | undefined): Promise<void> {
+    if (!this.hub.opts.presence(room)) {
+      this.sendError(ErrorCode.Forbidden, `presence is not enabled for "${room}"`, id, room)
+      return
+    }
+    if (!this.rooms.has(room)) {
+      this.sendError(ErrorCode.Forbidden, `subscribe to "${room}" before asking its presence`, id, room)
+      return
+    }
+    try {
+      const members = await this.hub.presence(room)
+      this.sendJson({ type: ServerType.Presence, id, room, data: { members } })
+    } catch (err) {
+      this.log.error({ err, room }, 'realtime presence list failed')
+      this.sendError(ErrorCode.Internal, 'internal error', id, room)
+    }
   }
 
   private onReply(msg: Envelope): void {

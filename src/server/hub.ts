@@ -1,6 +1,17 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
+import type {
+  Adapter,
+  AdapterHandler,
+  HistoryPolicy,
+  Outgoing,
+  PresenceChange,
+  PresenceMember,
+  Publication,
+  StreamPosition
+} from '../adapters/adapter.js'
 import {
+  FST_REALTIME_ADAPTER_FAILED,
   FST_REALTIME_INVALID_EVENT,
   FST_REALTIME_INVALID_HANDLER,
   FST_REALTIME_INVALID_OPTION,
@@ -15,7 +26,7 @@ import { CloseCode, ErrorCode, RESERVED_TYPES, ServerType } from '../protocol/co
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, RequestOptions } from '../types.js'
 import type { Connection } from './connection.js'
-import { Room } from './room.js'
+import { JoinTicket, Room } from './room.js'
 
 interface RegisteredHandler {
   readonly check: Checker
@@ -31,27 +42,23 @@ export interface PendingRequest {
   readonly timer: NodeJS.Timeout | undefined
 }
 
-/** A subscribe in progress on a connection. */
-export interface JoinTicket {
-  readonly room: string
-  cancelled: boolean
-}
-
 export interface Counters {
   messagesIn: number
   messagesOut: number
   errors: number
 }
 
-const now = (): number => Date.now()
+type Resume = { since?: number; epoch?: string }
+
 const SNAPSHOT_ATTEMPTS = 3
 const MAX_TIMER = 2 ** 31 - 1
 
 /**
- * Local state of one instance: connections, rooms and their history, pending server requests.
- * Every emit is validated, stamped and serialized here once, then written to each member socket.
+ * Local state of one instance: connections, the rooms they hold, pending server requests. Every emit is validated,
+ * stamped and serialized here once and handed to the adapter; every publication the adapter hands back (from this
+ * instance or another) is written from here to the local subscribers, in seq order, with gaps filled from history.
  */
-export class Hub {
+export class Hub implements AdapterHandler {
   readonly connections = new Map<string, Connection>()
   readonly handlers = new Map<string, RegisteredHandler>()
   readonly counters: Counters = { messagesIn: 0, messagesOut: 0, errors: 0 }
@@ -63,16 +70,17 @@ export class Hub {
   private requestCounter = 0
   private readonly heartbeatTimer: NodeJS.Timeout
   private readonly reapTimers = new Set<NodeJS.Timeout>()
-  private readonly sweepTimer: NodeJS.Timeout
+  /** Presence entries live this long unless a heartbeat refreshes them (a crashed instance's go after it). */
+  private readonly presenceTtl: number
 
   constructor(
     readonly opts: ResolvedOptions,
-    readonly log: FastifyBaseLogger
+    readonly log: FastifyBaseLogger,
+    readonly adapter: Adapter
   ) {
     for (const [type, schema] of Object.entries(opts.events)) this.eventChecks.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
-    // Twice per ttl, so an empty room goes at most 1.5 ttl after its last activity.
-    this.sweepTimer = setInterval(() => this.sweep(), Math.max(1, Math.min(Math.floor(opts.history.ttl / 2), 60_000))).unref()
+    this.presenceTtl = 2 * opts.heartbeat.interval + opts.heartbeat.timeout
   }
 
   // Connections
@@ -121,42 +129,88 @@ export class Hub {
     return typeof room === 'string' && room.length > 0 && room.length <= roomNameMaxLength && roomPattern.test(room)
   }
 
-  room(name: string): Room {
+  private room(name: string): Room {
     let room = this.rooms.get(name)
     if (room === undefined) {
-      room = new Room(name, this.opts.history.forRoom(name), now())
+      room = new Room(name, this.opts.history.forRoom(name), this.opts.presence(name))
       this.rooms.set(name, room)
     }
     return room
   }
 
+  /** Makes sure the adapter delivers the room's publications here; resolves once it does. */
+  private want(room: Room): Promise<void> {
+    room.wanted = true
+    return this.syncSubscription(room)
+  }
+
+  /** The room's last local subscriber (or joiner) is gone: the adapter may stop delivering it. */
+  private release(room: Room): void {
+    if (!room.idle) return
+    room.wanted = false
+    // On shutdown the adapter is closed as a whole.
+    if (this.closing) {
+      this.rooms.delete(room.name)
+      return
+    }
+    this.syncSubscription(room).catch((err: unknown) => {
+      this.log.warn({ err, room: room.name }, 'realtime adapter unsubscribe failed')
+    })
+  }
+
+  /** Runs subscribe/unsubscribe calls of one room one after another, each only if it still matters. */
+  private syncSubscription(room: Room): Promise<void> {
+    const step = room.sync.then(async () => {
+      if (room.wanted && !room.subscribed) {
+        await this.adapter.subscribe(room.name, room.policy)
+        room.subscribed = true
+      } else if (!room.wanted && room.subscribed) {
+        room.subscribed = false
+        await this.adapter.unsubscribe(room.name)
+      }
+      if (!room.wanted && room.idle && this.rooms.get(room.name) === room) this.rooms.delete(room.name)
+    })
+    room.sync = step.catch(() => undefined)
+    return step
+  }
+
   /**
-   * Adds `conn` to the room and sends `subscribed`, then the frames to replay, in one synchronous step:
-   * no emit can fall between them, so the client sees no gap and no duplicate.
+   * Adds `conn` to the room and sends `subscribed`, then the missed events from the history and those the ticket
+   * collected after `read`, in one synchronous step: no publication can fall between them, so the client sees no
+   * gap and no duplicate. When what the ticket collected does not follow on, the client is sent what does and then
+   * closed with 4010, to resume from there.
    */
-  attach(
+  private attach(
     conn: Connection,
     room: Room,
-    reply: { id?: string; recovered: boolean; seq: number; snapshot?: unknown },
-    replay: Buffer[]
+    reply: { id?: string; recovered: boolean; position: StreamPosition; snapshot?: unknown },
+    ticket: JoinTicket,
+    read: StreamPosition,
+    history: readonly Publication[] = []
   ): void {
     room.members.add(conn)
     conn.rooms.add(room.name)
-    const data: Record<string, unknown> = { seq: reply.seq, epoch: room.epoch, recovered: reply.recovered }
+    // The room's first member: gaps are found from the position the adapter reported.
+    room.position ??= read
+    const data: Record<string, unknown> = { seq: reply.position.seq, epoch: reply.position.epoch, recovered: reply.recovered }
     if (reply.snapshot !== undefined) data.snapshot = reply.snapshot
     conn.sendJson({ type: ServerType.Subscribed, id: reply.id, room: room.name, data })
-    for (const frame of replay) conn.sendFrame(frame)
+    for (const pub of history) conn.sendFrame(pub.frame)
+    const live = ticket.after(read)
+    for (const frame of live.frames) conn.sendFrame(frame)
+    if (room.presence) this.presenceAdd(conn, room)
+    if (!live.complete) conn.close(CloseCode.Resync, 'missed events: resume')
   }
 
   /**
    * A client's `subscribe`: authorize, then resume from `since`/`epoch` when the history holds every
-   * missed event, else answer `recovered: false` with the snapshot and the events emitted while it was taken.
+   * missed event, else answer `recovered: false` with the snapshot and the events published while it was taken.
    * While it waits, a ticket on the connection counts towards the room limit; an `unsubscribe` of the room
    * or the connection closing cancels it, and nothing more is sent for it.
    */
-  async subscribe(conn: Connection, name: string, resume: { since?: number; epoch?: string }, id: string | undefined): Promise<void> {
+  async subscribe(conn: Connection, name: string, resume: Resume, id: string | undefined): Promise<void> {
     if (this.roomsFull(conn, name, id)) return
-    const ticket: JoinTicket = { room: name, cancelled: false }
+    const ticket = new JoinTicket(name, this.opts.limits.bufferedBytes)
     conn.joining.add(ticket)
     try {
       await this.admit(conn, ticket, resume, id)
@@ -165,12 +219,7 @@ export class Hub {
     }
   }
 
-  private async admit(
-    conn: Connection,
-    ticket: JoinTicket,
-    resume: { since?: number; epoch?: string },
-    id: string | undefined
-  ): Promise<void> {
+  private async admit(conn: Connection, ticket: JoinTicket, resume: Resume, id: string | undefined): Promise<void> {
     const name = ticket.room
     let allowed = false
     try {
@@ -189,25 +238,50 @@ export class Hub {
       conn.sendError(ErrorCode.Forbidden, `not allowed to subscribe to "${name}"`, id, name)
       return
     }
-    let room = this.room(name)
-    if (resume.since !== undefined && resume.epoch === room.epoch) {
-      const missed = room.since(resume.since, now())
-      if (missed !== undefined) {
-        this.attach(conn, room, { id, recovered: true, seq: resume.since }, missed)
-        return
-      }
+    const room = this.room(name)
+    room.joiners.add(ticket)
+    try {
+      await this.join(conn, room, ticket, resume, id)
+    } catch (err) {
+      conn.log.error({ err, room: name }, 'realtime subscribe failed')
+      if (ticket.cancelled) this.cancelled(conn, ticket, id)
+      else conn.sendError(ErrorCode.Internal, 'internal error', id, name)
+    } finally {
+      room.joiners.delete(ticket)
+      this.release(room)
     }
+  }
+
+  /** The part of a subscribe after `authorize`, while the ticket collects the room's publications. */
+  private async join(conn: Connection, room: Room, ticket: JoinTicket, resume: Resume, id: string | undefined): Promise<void> {
+    const name = room.name
+    await this.want(room)
+    const read = await this.adapter.history(name, resume, room.policy)
+    if (ticket.cancelled) {
+      this.cancelled(conn, ticket, id)
+      return
+    }
+    if (read.events !== undefined) {
+      const position = { seq: resume.since as number, epoch: read.position.epoch }
+      this.attach(conn, room, { id, recovered: true, position }, ticket, read.position, read.events)
+      return
+    }
+    // Not resumable: the events it holds now are no part of what the client will redraw from.
     if (conn.rooms.has(name)) this.detach(conn, name)
     const snapshotHook = this.opts.snapshot
     if (snapshotHook === undefined) {
-      this.attach(conn, room, { id, recovered: false, seq: room.seq }, [])
+      this.attach(conn, room, { id, recovered: false, position: read.position }, ticket, read.position)
       return
     }
-    // Events emitted while the snapshot is taken follow it, so the page applies them on top. When the history
-    // cannot cover them (too many, or no history), the snapshot is taken again: it may miss them, never the reverse.
+    // Events published while the snapshot is taken follow it, so the page applies them on top. When more arrive
+    // than the ticket may hold, the snapshot is taken again: it may miss them, never the reverse.
+    let position = read.position
     let snapshot: unknown
     for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
-      const { seq, epoch } = room
+      if (attempt > 0) {
+        ticket.reset()
+        position = (await this.adapter.history(name, {}, room.policy)).position
+      }
       try {
         snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
       } catch (err) {
@@ -220,15 +294,15 @@ export class Hub {
         this.cancelled(conn, ticket, id)
         return
       }
-      room = this.room(name)
-      const during = room.epoch === epoch ? room.since(seq, now()) : undefined
-      if (during !== undefined) {
-        this.attach(conn, room, { id, recovered: false, seq, snapshot }, during)
+      if (!ticket.overflowed) {
+        this.attach(conn, room, { id, recovered: false, position, snapshot }, ticket, position)
         return
       }
     }
     conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
-    this.attach(conn, room, { id, recovered: false, seq: room.seq, snapshot }, [])
+    ticket.reset()
+    const latest = (await this.adapter.history(name, {}, room.policy)).position
+    this.attach(conn, room, { id, recovered: false, position: latest, snapshot }, ticket, latest)
   }
 
   /** An `unsubscribe` overtook this subscribe: its answer says so (a closed connection gets nothing). */
@@ -249,23 +323,36 @@ export class Hub {
   /** Takes `conn` out of a room it holds. The room's history then outlives it by the ttl, so the client can resume. */
   detach(conn: Connection, name: string): boolean {
     if (!conn.rooms.delete(name)) return false
-    // A room with a member is never swept, so a held room is always there.
+    // A room with a member is never dropped, so a held room is always there.
     const room = this.rooms.get(name) as Room
     room.members.delete(conn)
-    room.lastActivity = now()
+    if (room.presence) this.presenceRemove(conn, room)
+    this.release(room)
     return true
   }
 
-  join(target: JoinTarget, name: string): number {
+  /** `app.realtime.join()`: subscribes connections of this instance from the server, with no `authorize`. */
+  async joinTarget(target: JoinTarget, name: string): Promise<number> {
     this.checkRoom(name)
-    let joined = 0
-    for (const conn of this.resolveTargets(target)) {
-      if (conn.rooms.has(name)) continue
-      const room = this.room(name)
-      this.attach(conn, room, { recovered: false, seq: room.seq }, [])
-      joined++
+    const conns = this.resolveTargets(target).filter((conn) => !conn.rooms.has(name))
+    if (conns.length === 0) return 0
+    const room = this.room(name)
+    const tickets = conns.map(() => new JoinTicket(name, this.opts.limits.bufferedBytes))
+    for (const ticket of tickets) room.joiners.add(ticket)
+    try {
+      await this.want(room)
+      const { position } = await this.adapter.history(name, {}, room.policy)
+      let joined = 0
+      for (const [i, conn] of conns.entries()) {
+        if (conn.closed || conn.rooms.has(name)) continue
+        this.attach(conn, room, { recovered: false, position }, tickets[i] as JoinTicket, position)
+        joined++
+      }
+      return joined
+    } finally {
+      for (const ticket of tickets) room.joiners.delete(ticket)
+      this.release(room)
     }
-    return joined
   }
 
   leave(target: JoinTarget, name: string): number {
@@ -276,6 +363,106 @@ export class Hub {
       left++
     }
     return left
+  }
+
+  // Publications
+
+  /** From the adapter: an event of a room, in seq order per room. Written to the members, or held while a gap fills. */
+  publication(pub: Publication): void {
+    const room = this.rooms.get(pub.room)
+    if (room === undefined) return
+    if (pub.seq === 0) {
+      this.dispatch(room, pub)
+      return
+    }
+    if (room.held !== undefined) {
+      room.held.push(pub)
+      return
+    }
+    const at = room.position
+    if (at === undefined || (pub.epoch === at.epoch && pub.seq === at.seq + 1)) {
+      this.dispatch(room, pub)
+      return
+    }
+    // Already written (a gap fill read it from the history first).
+    if (pub.epoch === at.epoch && pub.seq <= at.seq) return
+    room.held = [pub]
+    void this.fill(room)
+  }
+
+  /** From the adapter: its link broke and is back. Every held room is checked against its history. */
+  resync(): void {
+    for (const room of this.rooms.values()) {
+      if (room.position === undefined || room.held !== undefined) continue
+      room.held = []
+      void this.fill(room)
+    }
+  }
+
+  private dispatch(room: Room, pub: Publication): void {
+    if (pub.seq > 0) room.position = { seq: pub.seq, epoch: pub.epoch }
+    for (const conn of room.members) conn.sendFrame(pub.frame)
+    for (const ticket of room.joiners) ticket.push(pub)
+  }
+
+  /**
+   * Writes the events between the room's position and the held publications, read from the history. When the
+   * history no longer has them, the members cannot be made whole here: they are closed with 4010, reconnect and
+   * resume, and learn `recovered: false`. Never a silent gap.
+   */
+  private async fill(room: Room): Promise<void> {
+    const at = room.position as StreamPosition
+    let events: readonly Publication[] | undefined
+    let position: StreamPosition | undefined
+    try {
+      const read = await this.adapter.history(room.name, { since: at.seq, epoch: at.epoch }, room.policy)
+      events = read.events
+      position = read.position
+    } catch (err) {
+      this.log.warn({ err, room: room.name }, 'realtime history read failed while filling a gap')
+    }
+    if (events !== undefined) {
+      for (const pub of events) this.dispatch(room, pub)
+    } else {
+      this.log.warn({ room: room.name, members: room.members.size, at, position }, 'realtime missed events the history no longer holds')
+      for (const conn of room.members) conn.close(CloseCode.Resync, 'missed events: resume')
+      room.position = position
+    }
+    const held = room.held as Publication[]
+    room.held = undefined
+    for (const pub of held) this.publication(pub)
+  }
+
+  // Presence
+
+  private presenceAdd(conn: Connection, room: Room): void {
+    const entry = { connectionId: conn.id, userId: conn.userId, info: this.opts.presenceInfo?.({ user: conn.user, room: room.name }) }
+    this.adapter.presenceAdd(room.name, entry, this.presenceTtl).then(
+      (change) => this.announce(room.name, change),
+      (err: unknown) => this.log.warn({ err, room: room.name }, 'realtime presence update failed')
+    )
+  }
+
+  private presenceRemove(conn: Connection, room: Room): void {
+    this.adapter.presenceRemove(room.name, conn.id).then(
+      (change) => this.announce(room.name, change),
+      (err: unknown) => this.log.warn({ err, room: room.name }, 'realtime presence update failed')
+    )
+  }
+
+  /** Tells the room's members, on every instance, that a user arrived or left (a volatile `join`/`leave`). */
+  private announce(room: string, change: PresenceChange | undefined): void {
+    if (change === undefined || this.closing) return
+    const frame = JSON.stringify({ type: change.kind === 'join' ? ServerType.Join : ServerType.Leave, room, data: change.member })
+    this.adapter.publish(room, { volatile: true, frame }, this.policyOf(room)).catch((err: unknown) => {
+      this.log.warn({ err, room }, 'realtime presence announcement failed')
+    })
+  }
+
+  /** `presence {room}` from a client, and `app.realtime.presence()`. */
+  presence(room: string): Promise<PresenceMember[]> {
+    this.checkRoom(room)
+    return this.adapter.presenceList(room)
   }
 
   // Events
@@ -297,27 +484,29 @@ export class Hub {
     return { type: type as string, data }
   }
 
-  emit(roomName: string, event: unknown, options: EmitOptions = {}): EmitResult {
-    this.checkRoom(roomName)
-    const { type, data } = this.checkEvent(event)
-    const ts = new Date().toISOString()
-    if (options.volatile === true) {
-      const room = this.rooms.get(roomName)
-      const frame = Buffer.from(JSON.stringify({ type, room: roomName, data, ts }))
-      const recipients = room === undefined ? 0 : this.deliver(room, frame)
-      return { room: roomName, seq: room?.seq ?? 0, epoch: room?.epoch ?? '', recipients }
-    }
-    const room = this.room(roomName)
-    const seq = room.seq + 1
-    const frame = Buffer.from(JSON.stringify({ type, room: roomName, seq, data, ts }))
-    room.seq = seq
-    room.append(frame, now())
-    return { room: roomName, seq, epoch: room.epoch, recipients: this.deliver(room, frame) }
+  private policyOf(room: string): HistoryPolicy {
+    return this.rooms.get(room)?.policy ?? this.opts.history.forRoom(room)
   }
 
-  private deliver(room: Room, frame: Buffer): number {
-    for (const conn of room.members) conn.sendFrame(frame)
-    return room.members.size
+  /**
+   * Validates and serializes the event once, then hands it to the adapter, which stamps its seq and delivers it to
+   * every instance (this one included). A bad event throws here, synchronously; an adapter failure rejects.
+   */
+  emit(room: string, event: unknown, options: EmitOptions = {}): Promise<EmitResult> {
+    this.checkRoom(room)
+    const { type, data } = this.checkEvent(event)
+    const ts = new Date().toISOString()
+    const head = JSON.stringify({ type, room }).slice(0, -1)
+    // `data` a JSON value cannot hold (undefined, with `validate: false`) is sent as null: an event always has data.
+    const tail = `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${ts}"}`
+    const outgoing: Outgoing =
+      options.volatile === true ? { volatile: true, frame: head + tail } : { volatile: false, head: `${head},"seq":`, tail }
+    return this.adapter.publish(room, outgoing, this.policyOf(room)).then(
+      (position) => ({ room, seq: position.seq, epoch: position.epoch }),
+      (err: unknown) => {
+        throw new FST_REALTIME_ADAPTER_FAILED(this.adapter.name, String(err), { cause: err })
+      }
+    )
   }
 
   // Client messages
@@ -391,8 +580,9 @@ export class Hub {
    * have not answered (or sent anything) since. A dead peer is reaped within interval + timeout.
    */
   private heartbeat(): void {
-    const round = now()
+    const round = Date.now()
     for (const conn of this.connections.values()) conn.ping()
+    this.refreshPresence()
     // Rounds may overlap when the timeout is longer than the interval; each keeps its own timer.
     const timer = setTimeout(() => {
       this.reapTimers.delete(timer)
@@ -403,9 +593,18 @@ export class Hub {
     this.reapTimers.add(timer)
   }
 
-  private sweep(): void {
-    const t = now()
-    for (const [name, room] of this.rooms) if (room.expired(t)) this.rooms.delete(name)
+  /** Keeps this instance's presence entries alive; entries of a crashed instance expire and their users leave. */
+  private refreshPresence(): void {
+    for (const room of this.rooms.values()) {
+      if (!room.presence || room.members.size === 0) continue
+      const ids = [...room.members].map((conn) => conn.id)
+      this.adapter.presenceRefresh(room.name, ids, this.presenceTtl).then(
+        (changes) => {
+          for (const change of changes) this.announce(room.name, change)
+        },
+        (err: unknown) => this.log.warn({ err, room: room.name }, 'realtime presence refresh failed')
+      )
+    }
   }
 
   stats(): RealtimeStats {
@@ -428,7 +627,6 @@ export class Hub {
   close(): void {
     this.closing = true
     clearInterval(this.heartbeatTimer)
-    clearInterval(this.sweepTimer)
     for (const timer of this.reapTimers) clearTimeout(timer)
     this.reapTimers.clear()
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down')

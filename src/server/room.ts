@@ -1,67 +1,85 @@
-import { randomBytes } from 'node:crypto'
+import type { HistoryPolicy, Publication, StreamPosition } from '../adapters/adapter.js'
 import type { Connection } from './connection.js'
 
-export interface HistoryPolicy {
-  /** Events kept; 0 keeps none (resume then works only for a client that missed nothing). */
-  readonly size: number
-  /** Milliseconds an event is kept, and a room without subscribers outlives its last event. */
-  readonly ttl: number
-}
+/**
+ * A subscribe in progress on a connection. From the moment it is registered with its room, it collects the room's
+ * publications, so that those arriving while the history is read (or the snapshot taken) follow it with no gap.
+ */
+export class JoinTicket {
+  cancelled = false
+  /** The collection outgrew `limit` bytes (a snapshot that took too long): it must start over. */
+  overflowed = false
+  private buffer: Publication[] = []
+  private bytes = 0
 
-interface Entry {
-  readonly seq: number
-  readonly frame: Buffer
-  readonly at: number
+  constructor(
+    readonly room: string,
+    private readonly limit: number
+  ) {}
+
+  push(pub: Publication): void {
+    if (this.overflowed) return
+    this.bytes += pub.frame.length
+    if (this.bytes > this.limit) {
+      this.overflowed = true
+      this.buffer = []
+      return
+    }
+    this.buffer.push(pub)
+  }
+
+  /** Starts collecting afresh, before a new read of the room's position. */
+  reset(): void {
+    this.buffer = []
+    this.bytes = 0
+    this.overflowed = false
+  }
+
+  /**
+   * The frames collected that follow on from `position`: the next events of its epoch, and volatile events.
+   * `complete` is false when the collection breaks off (an event of another epoch, or a seq skipped because this
+   * instance missed it): the connection then has to resume to learn what it lacks.
+   */
+  after(position: StreamPosition): { frames: Buffer[]; complete: boolean } {
+    const frames: Buffer[] = []
+    let seq = position.seq
+    for (const pub of this.buffer) {
+      if (pub.seq === 0) frames.push(pub.frame)
+      else if (pub.epoch !== position.epoch || pub.seq > seq + 1) return { frames, complete: false }
+      else if (pub.seq === seq + 1) {
+        frames.push(pub.frame)
+        seq = pub.seq
+      }
+    }
+    return { frames, complete: true }
+  }
 }
 
 /**
- * One room on this instance: its subscribers, its seq counter and its bounded history.
- * The `epoch` names one run of the seq counter; a new Room (after expiry or a restart) has a new one,
- * so a client's old `since` can never be mistaken for a position in the new run.
+ * One room as this instance holds it: its local subscribers, the subscribes in progress, and the position of the
+ * last event written to them. The seq counter and the history belong to the adapter.
  */
 export class Room {
   readonly members = new Set<Connection>()
-  readonly epoch = randomBytes(6).toString('base64url')
-  seq = 0
-  lastActivity: number
-  private readonly entries: Entry[] = []
+  readonly joiners = new Set<JoinTicket>()
+  /** The last event written to the members; undefined until the first one or the first join. */
+  position: StreamPosition | undefined
+  /** Publications held back while a gap is filled from the history. */
+  held: Publication[] | undefined
+  /** Whether this instance should receive the room's publications, and whether the adapter says it does. */
+  wanted = false
+  subscribed = false
+  /** The chain of adapter subscribe/unsubscribe calls, so they run in order. */
+  sync: Promise<void> = Promise.resolve()
 
   constructor(
     readonly name: string,
     readonly policy: HistoryPolicy,
-    now: number
-  ) {
-    this.lastActivity = now
-  }
+    readonly presence: boolean
+  ) {}
 
-  append(frame: Buffer, now: number): void {
-    this.lastActivity = now
-    if (this.policy.size === 0) return
-    this.entries.push({ seq: this.seq, frame, at: now })
-    if (this.entries.length > this.policy.size) this.entries.shift()
-  }
-
-  /**
-   * The frames of every event after `since`, or `undefined` when the history no longer holds all of them
-   * (then the client must be told `recovered: false`).
-   */
-  since(since: number, now: number): Buffer[] | undefined {
-    this.dropExpired(now)
-    if (since > this.seq) return undefined
-    if (since === this.seq) return []
-    const first = this.entries[0]
-    if (first === undefined || first.seq > since + 1) return undefined
-    return this.entries.slice(since + 1 - first.seq).map((e) => e.frame)
-  }
-
-  /** True when nothing holds the room any more: no subscriber and its last event is older than the ttl. */
-  expired(now: number): boolean {
-    return this.members.size === 0 && now - this.lastActivity >= this.policy.ttl
-  }
-
-  private dropExpired(now: number): void {
-    let n = 0
-    while (n < this.entries.length && now - (this.entries[n] as Entry).at >= this.policy.ttl) n++
-    if (n > 0) this.entries.splice(0, n)
+  /** Nothing on this instance needs the room any more. */
+  get idle(): boolean {
+    return this.members.size === 0 && this.joiners.size === 0
   }
 }

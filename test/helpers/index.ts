@@ -132,7 +132,7 @@ export class TestClient {
   async call(message: Record<string, unknown>): Promise<Frame> {
     const id = String(message.id ?? `t${Math.random().toString(36).slice(2)}`)
     this.send({ ...message, id })
-    return this.nextWhere((f) => f.id === id && f.type !== message.type, `the answer to ${id}`)
+    return this.nextWhere((f) => f.id === id, `the answer to ${id}`)
   }
 
   async subscribe(room: string, data?: unknown): Promise<Frame> {
@@ -218,3 +218,16 @@ export function logCapture(level = 'info') {
 }
 
 export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Collects uncaught exceptions and unhandled rejections until the test ends (a reliability test expects none). */
+export function catchUncaught(t: Test): unknown[] {
+  const uncaught: unknown[] = []
+  const onError = (e: unknown) => uncaught.push(e)
+  process.on('uncaughtException', onError)
+  process.on('unhandledRejection', onError)
+  t.teardown(() => {
+    process.off('uncaughtException', onError)
+    process.off('unhandledRejection', onError)
+  })
+  return uncaught
+}

@@ -2,22 +2,15 @@
 import fc from 'fast-check'
 import t from 'tap'
 import WebSocket from 'ws'
-import { buildApp, sign, wsUrl } from '../helpers/index.js'
+import { buildApp, catchUncaught, sign, wsUrl } from '../helpers/index.js'
 import { closeCodeOf, rawUpgrade } from '../helpers/raw.js'
 
 const FRAMES = 10_000
 const PARALLEL = 50
 
 t.test(`${FRAMES} generated frames over raw TCP: every connection ends, the process and a bystander are unharmed`, async (t) => {
-  const uncaught: unknown[] = []
-  const onError = (e: unknown) => uncaught.push(e)
-  process.on('uncaughtException', onError)
-  process.on('unhandledRejection', onError)
-  t.teardown(() => {
-    process.off('uncaughtException', onError)
-    process.off('unhandledRejection', onError)
-  })
-  const app = await buildApp(t, { heartbeat: { interval: 100, timeout: 100 }, limits: { connectionsPerUser: PARALLEL + 1 } })
+  const uncaught = catchUncaught(t)
+  const app = await buildApp(t, { heartbeat: { interval: 100, timeout: 1000 }, limits: { connectionsPerUser: PARALLEL + 1 } })
   const { port } = app.server.address() as { port: number }
 
   const bystander = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('bystander')}` } })

@@ -1,9 +1,11 @@
 // Reliability 10: server requests under every ordering of replies, disconnects and the timeout.
 // fast-check's scheduler decides the order, so this drives the hub directly with stand-in connections;
 // test/requests.test.ts covers the same paths over real sockets.
+
 import fc from 'fast-check'
 import type { FastifyBaseLogger } from 'fastify'
 import t from 'tap'
+import { memoryAdapter } from '../../src/adapters/memory.js'
 import { resolveOptions } from '../../src/options.js'
 import type { Connection } from '../../src/server/connection.js'
 import { Hub, type PendingRequest } from '../../src/server/hub.js'
@@ -46,7 +48,7 @@ t.test(
     const outcomes = new Map<string, number>()
     await fc.assert(
       fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 3 }), async (s, targets) => {
-        const hub = new Hub(opts, silent)
+        const hub = new Hub(opts, silent, memoryAdapter())
         let settles = 0
         const settle = (hub as unknown as { settle: (...args: unknown[]) => void }).settle.bind(hub)
         ;(hub as unknown as { settle: (...args: unknown[]) => void }).settle = (...args) => {
@@ -56,7 +58,7 @@ t.test(
         const conns = Array.from({ length: targets }, (_, i) => standIn(`c${i}`))
         for (const conn of conns) {
           hub.add(conn)
-          hub.join(conn.id, 'room')
+          await hub.joinTarget(conn.id, 'room')
         }
         let outcome = 'unsettled'
         let calls = 0

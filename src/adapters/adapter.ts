@@ -1,0 +1,181 @@
+/**
+ * The adapter contract: what fastify-realtime needs from the layer that carries events between instances.
+ *
+ * One instance uses the in-memory adapter (`memoryAdapter()`, the default). Several instances behind a load
+ * balancer share a Redis adapter (`fastify-realtime/redis`), so an emit on any instance reaches subscribers on
+ * every instance and a client may reconnect to any instance and resume. Another broker (NATS, PostgreSQL) can be
+ * added by implementing this interface; `test/adapters/contract.ts` is the suite every adapter must pass.
+ *
+ * What an adapter owns, and what it never does:
+ * - It owns the room's **position**: the `seq` counter and the `epoch` that names one run of it, shared by every
+ *   instance. It owns the room's **history** (the last events, for resume) and its **presence** entries.
+ * - It never sees a socket or a connection object. The hub (`src/server/hub.ts`) holds the local subscribers and
+ *   writes frames to them. The adapter reports every publication through `AdapterHandler.publication`, for events
+ *   published by this instance as well as by others, so local and remote events take one path and keep one order.
+ * - It never parses or rewrites an event: the hub serializes an event once, the adapter stores and carries those
+ *   bytes, and every instance writes them to its sockets as they are.
+ *
+ * The hard rules, which the contract suite checks:
+ * 1. **Stamping, storing and publishing are one atomic step per room.** `publish` assigns the next `seq` of the room,
+ *    appends the event to the room's history and hands it to every subscribed instance, with no other publication
+ *    of the room in between. Two instances publishing to one room at once get seq n and n + 1, never the same seq,
+ *    and every instance sees them in seq order.
+ * 2. **A subscribed instance sees every publication after `subscribe` resolved.** `history` read after that therefore
+ *    covers everything before, and publications cover everything after: a joining client can be served the history
+ *    and then the live events with no gap, dropping duplicates by seq.
+ * 3. **Missed publications are announced, never silent.** When the link to the other instances breaks (Redis
+ *    restarted, the subscriber connection killed), the adapter calls `AdapterHandler.resync` once it is back, and
+ *    the hub re-reads the history of every room it holds. A gap the history no longer covers is told to the
+ *    client as `recovered: false` when it resumes; a client is never left with a silent hole.
+ * 4. **A new epoch means a new run of seq.** When a room's state is lost or expires (no publication and no
+ *    subscribed instance for the room's ttl), the next publication starts at seq 1 with a new epoch. Positions of
+ *    an old epoch are never resumed into the new one.
+ *
+ * Errors: a method that cannot reach its backend rejects (the hub turns that into a clear error for the caller of
+ * `emit()`, or an `internal` error reply for a client's subscribe). It never throws synchronously, and it never
+ * calls `AdapterHandler` from inside a failed call.
+ */
+
+/** A position in a room's stream of events. */
+export interface StreamPosition {
+  /** The seq of the room's last event (0 before the first one). */
+  readonly seq: number
+  /** Names one run of the room's seq counter; changes when the room's state was lost or expired. */
+  readonly epoch: string
+}
+
+/** How much history a room keeps, resolved from the plugin's `history` option for that room. */
+export interface HistoryPolicy {
+  /** Events kept; 0 keeps none (resume then works only for a client that missed nothing). */
+  readonly size: number
+  /** Milliseconds an event is kept, and a room without subscribers outlives its last event. */
+  readonly ttl: number
+}
+
+/** One event as the adapter carries it. */
+export interface Publication {
+  readonly room: string
+  /** The event's seq in `epoch`; 0 for a volatile event, which has no place in the history. */
+  readonly seq: number
+  /** The room's epoch when the event was published ('' for a volatile event). */
+  readonly epoch: string
+  /** The serialized envelope, byte for byte what a client receives. */
+  readonly frame: Buffer
+}
+
+/**
+ * An event to publish. The hub serializes it once, in two parts that the adapter joins around the seq it assigns
+ * (`head + seq + tail`), so the adapter never parses JSON. A volatile event is already whole in `frame`.
+ */
+export type Outgoing =
+  | { readonly volatile: false; readonly head: string; readonly tail: string }
+  | { readonly volatile: true; readonly frame: string }
+
+/** The answer to `history()`. */
+export interface HistoryResult {
+  /** The room's position when the history was read. */
+  readonly position: StreamPosition
+  /**
+   * The events after `since`, in seq order, when `since` and `epoch` were given, the epoch is the room's and the
+   * history still holds every event after `since`. Otherwise undefined: the client must be told `recovered: false`.
+   */
+  readonly events: readonly Publication[] | undefined
+}
+
+/** One connection present in a room. */
+export interface PresenceEntry {
+  readonly connectionId: string
+  readonly userId: string
+  /** Application data shown to the room's members (from the plugin's `presence.info`); JSON-serializable. */
+  readonly info?: unknown
+}
+
+/** A user present in a room, with the number of their connections there (one per open tab, across instances). */
+export interface PresenceMember {
+  readonly user: string
+  readonly connections: number
+  readonly info?: unknown
+}
+
+/** A change of the members of a room: a user's first connection arrived, or their last one left. */
+export interface PresenceChange {
+  readonly kind: 'join' | 'leave'
+  readonly member: PresenceMember
+}
+
+/** Where an adapter logs what it cannot report otherwise (a lost connection, a failed background call): the app's logger. */
+export interface AdapterLog {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+/** How an adapter reports to the hub. Called synchronously by the adapter; the hub never throws from these. */
+export interface AdapterHandler {
+  /** An event was published to a room this instance subscribes to (by this instance or another), in seq order. */
+  publication(pub: Publication): void
+  /**
+   * The adapter's link to the other instances was broken and is back: publications in between may have been missed.
+   * The hub re-reads the history of every room it holds and closes the subscribers it cannot make whole.
+   */
+  resync(): void
+}
+
+export interface Adapter {
+  /** A short name for logs and errors, e.g. `memory` or `redis`. */
+  readonly name: string
+
+  /**
+   * Called once, when the plugin registers, before any other method. Resolves when the adapter is ready to publish;
+   * rejects (and registration fails) when its backend cannot be reached.
+   */
+  init(handler: AdapterHandler, log: AdapterLog): Promise<void>
+
+  /**
+   * Assigns the room's next seq (unless volatile), appends the event to the history (bounded by `policy`), and
+   * delivers it to every instance subscribed to the room, including this one, through `AdapterHandler.publication`.
+   * Atomic per room (rule 1). Resolves with the event's position; for a volatile event, the room's current one.
+   * The returned promise may resolve before or after this instance's own `publication` call.
+   */
+  publish(room: string, event: Outgoing, policy: HistoryPolicy): Promise<StreamPosition>
+
+  /**
+   * Starts delivering the room's publications to this instance. Resolves once every later publication will arrive
+   * (rule 2). The hub calls it once per room, when the room's first local subscriber joins; `policy` tells the
+   * adapter how long the room must be kept alive while this instance holds it.
+   */
+  subscribe(room: string, policy: HistoryPolicy): Promise<void>
+
+  /** Stops delivering the room to this instance. The hub calls it when the room's last local subscriber left. */
+  unsubscribe(room: string): Promise<void>
+
+  /**
+   * Reads the room's position and, with `since` and `epoch`, the events after `since` (see `HistoryResult`).
+   * A room with no state yet gets its epoch here, so the position read is the one its first event continues.
+   */
+  history(room: string, from: { since?: number; epoch?: string }, policy: HistoryPolicy): Promise<HistoryResult>
+
+  /**
+   * Adds a connection to the room's presence, kept `ttl` ms unless refreshed. Resolves with the `join` change
+   * when it is the user's first connection in the room (on any instance), else undefined.
+   */
+  presenceAdd(room: string, entry: PresenceEntry, ttl: number): Promise<PresenceChange | undefined>
+
+  /** Removes a connection from the room's presence. Resolves with the `leave` change when it was the user's last. */
+  presenceRemove(room: string, connectionId: string): Promise<PresenceChange | undefined>
+
+  /**
+   * Refreshes the ttl of this instance's entries in the room, and removes the entries of others that expired
+   * (a crashed instance's connections). Resolves with the `leave` changes of users who have no connection left.
+   * The hub calls it on every heartbeat, for every presence room it holds; a removal is reported once, to one caller.
+   */
+  presenceRefresh(room: string, connectionIds: readonly string[], ttl: number): Promise<PresenceChange[]>
+
+  /** The users present in the room, each once, with their connection counts (expired entries left out). */
+  presenceList(room: string): Promise<PresenceMember[]>
+
+  /**
+   * Stops delivering publications and releases what the adapter created (connections, timers). A client the
+   * application passed in is left open: it belongs to the application.
+   */
+  close?(): Promise<void>
+}

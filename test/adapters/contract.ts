@@ -1,0 +1,231 @@
+// The adapter contract (src/adapters/adapter.ts), as one suite every adapter must pass.
+import { setTimeout as delay } from 'node:timers/promises'
+import type { Test } from 'tap'
+import type { Adapter, AdapterHandler, HistoryPolicy, Outgoing, Publication } from '../../src/adapters/adapter.js'
+
+export interface ContractTarget {
+  /** A fresh adapter; with `shared`, every adapter made for one test sees the same rooms (one Redis). */
+  make(t: Test): Adapter
+  readonly shared: boolean
+}
+
+const policy: HistoryPolicy = { size: 100, ttl: 60_000 }
+const quietLog = { info() {}, warn() {} }
+
+/** A started adapter and the publications it handed to its hub. */
+async function started(t: Test, target: ContractTarget): Promise<{ adapter: Adapter; seen: Publication[]; resyncs: () => number }> {
+  const adapter = target.make(t)
+  const seen: Publication[] = []
+  let resyncs = 0
+  const handler: AdapterHandler = {
+    publication: (pub) => seen.push(pub),
+    resync: () => resyncs++
+  }
+  await adapter.init(handler, quietLog)
+  t.teardown(() => adapter.close?.())
+  return { adapter, seen, resyncs: () => resyncs }
+}
+
+const event = (text: string): Outgoing => ({ volatile: false, head: '{"type":"t","room":"r","seq":', tail: `,"data":"${text}"}` })
+const volatile = (text: string): Outgoing => ({ volatile: true, frame: `{"type":"v","room":"r","data":"${text}"}` })
+
+async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`)
+    await delay(5)
+  }
+}
+
+export function adapterContract(t: Test, target: ContractTarget): void {
+  t.test('publish stamps seq 1, 2, 3 in one epoch and hands each frame, whole, to a subscribed instance', async (t) => {
+    const { adapter, seen } = await started(t, target)
+    await adapter.subscribe('r', policy)
+    const positions = [await adapter.publish('r', event('a'), policy), await adapter.publish('r', event('b'), policy)]
+    positions.push(await adapter.publish('r', event('c'), policy))
+    t.same(
+      positions.map((p) => p.seq),
+      [1, 2, 3]
+    )
+    t.ok(
+      positions.every((p) => p.epoch === positions[0]?.epoch && p.epoch.length > 0),
+      'one non-empty epoch'
+    )
+    await until(() => seen.length === 3, 'three publications')
+    t.same(
+      seen.map((p) => [p.room, p.seq, p.epoch, p.frame.toString()]),
+      ['a', 'b', 'c'].map((x, i) => ['r', i + 1, positions[0]?.epoch, `{"type":"t","room":"r","seq":${i + 1},"data":"${x}"}`])
+    )
+  })
+
+  t.test('an instance receives nothing of a room before subscribe or after unsubscribe', async (t) => {
+    const { adapter, seen } = await started(t, target)
+    await adapter.publish('r2', event('before'), policy)
+    await adapter.subscribe('r2', policy)
+    await adapter.publish('r2', event('during'), policy)
+    await until(() => seen.length === 1, 'one publication')
+    await adapter.unsubscribe('r2')
+    await adapter.publish('r2', event('after'), policy)
+    await delay(50)
+    t.same(
+      seen.map((p) => p.seq),
+      [2]
+    )
+  })
+
+  t.test('history: the events after since, [] when nothing was missed, undefined for another epoch or a trimmed gap', async (t) => {
+    const { adapter } = await started(t, target)
+    const small = { size: 3, ttl: 60_000 }
+    const empty = await adapter.history('h', {}, small)
+    t.same(empty.position.seq, 0, 'a room with no event is at seq 0')
+    t.equal(empty.events, undefined, 'no since, no events')
+    const again = await adapter.history('h', { since: 0, epoch: empty.position.epoch }, small)
+    t.same(again, { position: empty.position, events: [] }, 'the epoch of an empty room holds until its first event')
+    for (const x of ['1', '2', '3', '4', '5']) await adapter.publish('h', event(x), small)
+    const { epoch } = empty.position
+    const tail = await adapter.history('h', { since: 2, epoch }, small)
+    t.same(tail.position, { seq: 5, epoch })
+    t.same(
+      tail.events?.map((p) => [p.seq, p.epoch, p.frame.toString()]),
+      [3, 4, 5].map((n) => [n, epoch, `{"type":"t","room":"r","seq":${n},"data":"${n}"}`])
+    )
+    t.same((await adapter.history('h', { since: 5, epoch }, small)).events, [], 'nothing missed')
+    t.equal((await adapter.history('h', { since: 1, epoch }, small)).events, undefined, 'seq 2 was trimmed away')
+    t.equal((await adapter.history('h', { since: 2, epoch: 'other' }, small)).events, undefined, 'another epoch')
+    t.equal((await adapter.history('h', { since: 9, epoch }, small)).events, undefined, 'a seq from the future')
+    const none = { size: 0, ttl: 60_000 }
+    await adapter.publish('n', event('x'), none)
+    const n = await adapter.history('n', {}, none)
+    t.equal(n.position.seq, 1, 'with size 0 the seq still counts')
+    t.equal((await adapter.history('n', { since: 0, epoch: n.position.epoch }, none)).events, undefined, 'but nothing is kept')
+  })
+
+  t.test('events older than the ttl leave the history; a room idle past its ttl starts a new epoch', async (t) => {
+    const { adapter } = await started(t, target)
+    const short = { size: 10, ttl: 150 }
+    const first = await adapter.publish('x', event('1'), short)
+    await delay(100)
+    await adapter.publish('x', event('2'), short)
+    await delay(80)
+    t.equal((await adapter.history('x', { since: 0, epoch: first.epoch }, short)).events, undefined, 'event 1 is too old')
+    t.same((await adapter.history('x', { since: 1, epoch: first.epoch }, short)).events?.length, 1, 'event 2 is not')
+    await delay(200)
+    const after = await adapter.publish('x', event('3'), short)
+    t.equal(after.seq, 1, 'a new run of seq')
+    t.not(after.epoch, first.epoch, 'with a new epoch')
+  })
+
+  t.test('a subscribed room stays alive past its ttl', async (t) => {
+    const { adapter } = await started(t, target)
+    const short = { size: 10, ttl: 300 }
+    await adapter.subscribe('kept', short)
+    const first = await adapter.publish('kept', event('1'), short)
+    await delay(900)
+    const next = await adapter.publish('kept', event('2'), short)
+    t.same(next, { seq: 2, epoch: first.epoch })
+    await adapter.unsubscribe('kept')
+    await adapter.unsubscribe('never-held')
+    await delay(200)
+    await adapter.close?.()
+  })
+
+  t.test('volatile events reach subscribers with seq 0 and leave no trace', async (t) => {
+    const { adapter, seen } = await started(t, target)
+    t.same(await adapter.publish('v', volatile('nobody'), policy), { seq: 0, epoch: '' }, 'no room, no position')
+    await adapter.subscribe('v', policy)
+    const kept = await adapter.publish('v', event('kept'), policy)
+    t.same(await adapter.publish('v', volatile('tick'), policy), kept, 'the room position is unchanged')
+    await until(() => seen.length === 2, 'two publications')
+    t.same(
+      seen.map((p) => [p.seq, p.epoch, p.frame.toString()]),
+      [
+        [1, kept.epoch, '{"type":"t","room":"r","seq":1,"data":"kept"}'],
+        [0, '', '{"type":"v","room":"r","data":"tick"}']
+      ]
+    )
+    t.same((await adapter.history('v', { since: 0, epoch: kept.epoch }, policy)).events?.length, 1, 'only the kept event')
+  })
+
+  t.test('presence: a user is one member however many connections; join on the first, leave after the last', async (t) => {
+    const { adapter } = await started(t, target)
+    const ttl = 60_000
+    t.same(await adapter.presenceAdd('p', { connectionId: 'c1', userId: 'ann', info: { name: 'Ann' } }, ttl), {
+      kind: 'join',
+      member: { user: 'ann', connections: 1, info: { name: 'Ann' } }
+    })
+    t.equal(await adapter.presenceAdd('p', { connectionId: 'c2', userId: 'ann', info: { name: 'Ann' } }, ttl), undefined)
+    t.same(await adapter.presenceAdd('p', { connectionId: 'c3', userId: 'bob' }, ttl), {
+      kind: 'join',
+      member: { user: 'bob', connections: 1 }
+    })
+    const list = await adapter.presenceList('p')
+    t.same(
+      list.sort((a, b) => a.user.localeCompare(b.user)),
+      [
+        { user: 'ann', connections: 2, info: { name: 'Ann' } },
+        { user: 'bob', connections: 1 }
+      ]
+    )
+    t.equal(await adapter.presenceRemove('p', 'c1'), undefined, 'ann still has a connection')
+    t.same(await adapter.presenceRemove('p', 'c2'), { kind: 'leave', member: { user: 'ann', connections: 0 } })
+    t.equal(await adapter.presenceRemove('p', 'c2'), undefined, 'removing twice changes nothing')
+    t.equal(await adapter.presenceRemove('nowhere', 'c9'), undefined)
+    t.same(await adapter.presenceList('p'), [{ user: 'bob', connections: 1 }])
+    t.same(await adapter.presenceList('nowhere'), [])
+  })
+
+  t.test('presence entries not refreshed expire, and their users leave once', async (t) => {
+    const { adapter } = await started(t, target)
+    await adapter.presenceAdd('e', { connectionId: 'mine', userId: 'me' }, 400)
+    await adapter.presenceAdd('e', { connectionId: 'crashed', userId: 'gone' }, 400)
+    await adapter.presenceAdd('e', { connectionId: 'crashed-2', userId: 'gone' }, 400)
+    await delay(200)
+    t.same(await adapter.presenceRefresh('e', ['mine'], 400), [], 'nothing expired yet')
+    await delay(300)
+    t.same(await adapter.presenceList('e'), [{ user: 'me', connections: 1 }], 'the expired entries are not listed')
+    t.same(await adapter.presenceRefresh('e', ['mine'], 400), [{ kind: 'leave', member: { user: 'gone', connections: 0 } }])
+    t.same(await adapter.presenceRefresh('e', ['mine'], 400), [], 'told once')
+    t.same(await adapter.presenceRefresh('nowhere', ['x'], 400), [])
+    await adapter.presenceAdd('solo', { connectionId: 's1', userId: 'solo' }, 50)
+    await delay(80)
+    t.same(await adapter.presenceRefresh('solo', [], 50), [{ kind: 'leave', member: { user: 'solo', connections: 0 } }])
+    t.same(await adapter.presenceList('solo'), [])
+  })
+
+  if (!target.shared) return
+
+  t.test('two instances publishing to one room at once: distinct seqs, and both see every event in seq order', async (t) => {
+    const a = await started(t, target)
+    const b = await started(t, target)
+    await a.adapter.subscribe('shared', policy)
+    await b.adapter.subscribe('shared', policy)
+    const n = 200
+    const positions = await Promise.all(
+      Array.from({ length: n }, (_, i) => (i % 2 === 0 ? a : b).adapter.publish('shared', event(String(i)), policy))
+    )
+    t.same(
+      positions.map((p) => p.seq).sort((x, y) => x - y),
+      Array.from({ length: n }, (_, i) => i + 1)
+    )
+    await until(() => a.seen.length === n && b.seen.length === n, 'every publication on both')
+    const order = Array.from({ length: n }, (_, i) => i + 1)
+    t.same(
+      a.seen.map((p) => p.seq),
+      order
+    )
+    t.same(
+      b.seen.map((p) => p.seq),
+      order
+    )
+  })
+
+  t.test("one instance's presence is the other's: a user is counted once across instances", async (t) => {
+    const a = await started(t, target)
+    const b = await started(t, target)
+    t.equal((await a.adapter.presenceAdd('px', { connectionId: 'a1', userId: 'u' }, 60_000))?.kind, 'join')
+    t.equal(await b.adapter.presenceAdd('px', { connectionId: 'b1', userId: 'u' }, 60_000), undefined)
+    t.same(await b.adapter.presenceList('px'), [{ user: 'u', connections: 2 }])
+    t.equal(await a.adapter.presenceRemove('px', 'a1'), undefined)
+    t.same(await b.adapter.presenceRemove('px', 'b1'), { kind: 'leave', member: { user: 'u', connections: 0 } })
+  })
+}
