@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
+import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
 /** What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? */
@@ -68,6 +69,30 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   presence?: boolean | ((room: string) => boolean)
   /** Data shown beside each user in presence (e.g. a display name from the token); JSON-serializable. */
   presenceInfo?: (ctx: PresenceInfoContext) => unknown
+  /**
+   * permessage-deflate for clients that offer it. Each message of `threshold` bytes or more (default 1024) is
+   * compressed once, at `level` (zlib's default), and that one frame serves every recipient. Default `false`.
+   */
+  deflate?: boolean | { threshold?: number; level?: number }
+  /**
+   * Write coalescing: a frame for an idle connection goes out at once; while a burst lasts, the next frames of a
+   * connection wait for the end of the event-loop turn (at most `windowMs`, default 2) or for `maxBytes` (default
+   * 64 KiB) and go out in one write, each still its own WebSocket frame. `false` writes every frame at once.
+   * Default `true`.
+   */
+  coalesce?: boolean | { windowMs?: number; maxBytes?: number }
+  /**
+   * Frames that waited together are sent as one JSON array of envelopes instead of one frame each. Fewer frames for
+   * the browser to handle; the client must accept arrays (`fastify-realtime/client` does). Arrays are not
+   * compressed. Default `false`.
+   */
+  batch?: boolean
+}
+
+/** Write coalescing as resolved. */
+export interface CoalesceSettings {
+  readonly windowMs: number
+  readonly maxBytes: number
 }
 
 export interface PresenceInfoContext {
@@ -100,6 +125,8 @@ export interface Limits {
   maxRateLimited: number
   /** Bytes queued for one connection before it is closed as a slow consumer (4008). Default 1 MiB. */
   bufferedBytes: number
+  /** Bytes queued for one connection past which volatile events to it are dropped. Default 256 KiB. */
+  volatileBytes: number
   /** Connections one user (`sub`) may hold on this instance; one more gets HTTP 429 before the upgrade. Default 32. */
   connectionsPerUser: number
   /** Connections this instance holds at most; one more gets HTTP 503 before the upgrade. Default 50 000. */
@@ -126,6 +153,7 @@ const defaults = {
     maxInvalidMessages: 10,
     maxRateLimited: 100,
     bufferedBytes: 1024 * 1024,
+    volatileBytes: 256 * 1024,
     connectionsPerUser: 32,
     connections: 50_000
   } satisfies Limits
@@ -150,6 +178,9 @@ export interface ResolvedOptions {
   readonly adapter: Adapter | undefined
   readonly presence: (room: string) => boolean
   readonly presenceInfo: ((ctx: PresenceInfoContext) => unknown) | undefined
+  readonly deflate: DeflateSettings | undefined
+  readonly coalesce: CoalesceSettings | undefined
+  readonly batch: boolean
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -252,6 +283,7 @@ function resolveLimits(value: unknown): Limits {
     maxInvalidMessages: positiveInt('limits.maxInvalidMessages', given.maxInvalidMessages, d.maxInvalidMessages),
     maxRateLimited: positiveInt('limits.maxRateLimited', given.maxRateLimited, d.maxRateLimited),
     bufferedBytes: positiveInt('limits.bufferedBytes', given.bufferedBytes, d.bufferedBytes),
+    volatileBytes: positiveInt('limits.volatileBytes', given.volatileBytes, d.volatileBytes),
     connectionsPerUser: positiveInt('limits.connectionsPerUser', given.connectionsPerUser, d.connectionsPerUser),
     connections: positiveInt('limits.connections', given.connections, d.connections)
   }
@@ -273,7 +305,10 @@ const KNOWN = new Set([
   'tokenExpiryGrace',
   'adapter',
   'presence',
-  'presenceInfo'
+  'presenceInfo',
+  'deflate',
+  'coalesce',
+  'batch'
 ])
 
 const ADAPTER_METHODS = [
@@ -293,6 +328,24 @@ function resolveAdapter(value: unknown): Adapter | undefined {
   const missing = ADAPTER_METHODS.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function')
   if (missing.length > 0) fail('adapter', `an adapter (missing ${missing.join(', ')})`, value)
   return value as Adapter
+}
+
+function resolveDeflate(value: unknown): DeflateSettings | undefined {
+  if (value === undefined || value === false) return undefined
+  const given = value === true ? {} : plainObject('deflate', value)
+  const level = given.level ?? -1
+  if (typeof level !== 'number' || !Number.isInteger(level) || level < -1 || level > 9)
+    fail('deflate.level', 'an integer from -1 to 9', level)
+  return Object.freeze({ threshold: nonNegativeInt('deflate.threshold', given.threshold, 1024), level })
+}
+
+function resolveCoalesce(value: unknown): CoalesceSettings | undefined {
+  if (value === false) return undefined
+  const given = value === undefined || value === true ? {} : plainObject('coalesce', value)
+  return Object.freeze({
+    windowMs: duration('coalesce.windowMs', given.windowMs, 2),
+    maxBytes: positiveInt('coalesce.maxBytes', given.maxBytes, 64 * 1024)
+  })
 }
 
 function resolvePresence(value: unknown): (room: string) => boolean {
@@ -381,6 +434,9 @@ export function resolveOptions(
     tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace),
     adapter: resolveAdapter(opts.adapter),
     presence: resolvePresence(opts.presence),
-    presenceInfo: opts.presenceInfo as ResolvedOptions['presenceInfo']
+    presenceInfo: opts.presenceInfo as ResolvedOptions['presenceInfo'],
+    deflate: resolveDeflate(opts.deflate),
+    coalesce: resolveCoalesce(opts.coalesce),
+    batch: boolean('batch', opts.batch, false)
   })
 }

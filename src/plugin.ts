@@ -36,7 +36,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     fastify.addHook('preClose', async () => hub.close())
   } else {
     await fastify.register(fastifyWebsocket, {
-      options: { maxPayload: opts.limits.maxPayload, handleProtocols: selectProtocol(path), perMessageDeflate: false },
+      options: {
+        maxPayload: opts.limits.maxPayload,
+        handleProtocols: selectProtocol(path),
+        // Our messages are compressed once per emit (src/server/outbound.ts), each on its own, so no context is
+        // kept either way; ws only inflates what clients send, within maxPayload.
+        perMessageDeflate: opts.deflate === undefined ? false : { serverNoContextTakeover: true, clientNoContextTakeover: true }
+      },
       preClose(done) {
         hub.close()
         const wss = this.websocketServer as WsServer

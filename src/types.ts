@@ -40,6 +40,8 @@ export type RegisteredEvents = RealtimeRegistry extends { events: infer E extend
 export interface EmitOptions {
   /** Skip history and seq: for typing indicators and progress ticks a late subscriber need not see. */
   volatile?: boolean
+  /** Write at once, ahead of write coalescing: for events a person waits on (errors, questions). */
+  immediate?: boolean
 }
 
 export interface EmitResult {
@@ -77,6 +79,8 @@ export interface RealtimeStats {
   readonly messagesOut: number
   /** `error` replies sent. */
   readonly errors: number
+  /** Volatile events not written to a connection that was behind by more than `limits.volatileBytes`. */
+  readonly dropped: number
   /** `request()` calls waiting for a reply. */
   readonly pendingRequests: number
 }

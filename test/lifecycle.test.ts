@@ -107,6 +107,7 @@ t.test('app.close() closes every client with 1001, stops every timer and leaves 
     messagesIn: 1,
     messagesOut: 3 + 1 + 1,
     errors: 0,
+    dropped: 0,
     pendingRequests: 0
   })
   // app.close() does not wait for every close handshake; the server's log lines follow the clients' close.

@@ -90,7 +90,16 @@ t.test('every wrong option fails register with a message that names it', async (
     ['presenceInfo object', { jwt, presenceInfo: {} }, 'option "presenceInfo" must be a function (got object)'],
     ['history.size negative', { jwt, history: { size: -1 } }, 'option "history.size" must be a non-negative integer'],
     ['history.ttl zero', { jwt, history: { ttl: 0 } }, 'option "history.ttl" must be a positive integer'],
-    ['history.rooms not a function', { jwt, history: { rooms: {} } }, 'option "history.rooms" must be a function (got object)']
+    ['history.rooms not a function', { jwt, history: { rooms: {} } }, 'option "history.rooms" must be a function (got object)'],
+    ['deflate a string', { jwt, deflate: 'on' }, 'option "deflate" must be an object (got string)'],
+    ['deflate.level out of range', { jwt, deflate: { level: 10 } }, 'option "deflate.level" must be an integer from -1 to 9 (got number)'],
+    ['deflate.level a string', { jwt, deflate: { level: 'max' } }, 'option "deflate.level" must be an integer from -1 to 9 (got string)'],
+    ['deflate.threshold negative', { jwt, deflate: { threshold: -1 } }, 'option "deflate.threshold" must be a non-negative integer'],
+    ['coalesce a number', { jwt, coalesce: 2 }, 'option "coalesce" must be an object (got number)'],
+    ['coalesce.windowMs zero', { jwt, coalesce: { windowMs: 0 } }, 'option "coalesce.windowMs" must be a positive integer'],
+    ['coalesce.maxBytes fractional', { jwt, coalesce: { maxBytes: 1.5 } }, 'option "coalesce.maxBytes" must be a positive integer'],
+    ['batch a string', { jwt, batch: 'yes' }, 'option "batch" must be a boolean (got string)'],
+    ['limits.volatileBytes zero', { jwt, limits: { volatileBytes: 0 } }, 'option "limits.volatileBytes" must be a positive integer']
   ]
   for (const [name, options, message] of cases) {
     await t.rejects(
@@ -196,4 +205,9 @@ t.test('shouldReconnect follows the close code table', async (t) => {
   const { shouldReconnect } = lib
   for (const code of [1001, 1005, 1006, 1011, 1012, 1013, 4000, 4001, 4008, 4029, 4499]) t.equal(shouldReconnect(code), true, String(code))
   for (const code of [1000, 1002, 1003, 1008, 1009, 4500, 4503, 4999, 3000]) t.equal(shouldReconnect(code), false, String(code))
+})
+
+t.test('coalesce, batch and deflate take true and false', async (t) => {
+  await t.resolves(registerWith({ jwt, coalesce: true, batch: true, deflate: false }))
+  await t.resolves(registerWith({ jwt, coalesce: false, batch: false, deflate: { threshold: 0, level: 1 } }))
 })

@@ -61,6 +61,8 @@ export interface Publication {
   readonly epoch: string
   /** The serialized envelope, byte for byte what a client receives. */
   readonly frame: Buffer
+  /** Written to sockets at once rather than coalesced with the events around it (`emit(..., { immediate })`). */
+  readonly immediate?: boolean
 }
 
 /**
@@ -68,8 +70,8 @@ export interface Publication {
  * (`head + seq + tail`), so the adapter never parses JSON. A volatile event is already whole in `frame`.
  */
 export type Outgoing =
-  | { readonly volatile: false; readonly head: string; readonly tail: string }
-  | { readonly volatile: true; readonly frame: string }
+  | { readonly volatile: false; readonly head: string; readonly tail: string; readonly immediate?: boolean }
+  | { readonly volatile: true; readonly frame: string; readonly immediate?: boolean }
 
 /** The answer to `history()`. */
 export interface HistoryResult {

@@ -128,12 +128,19 @@ export function memoryAdapter(): Adapter {
         // A volatile event leaves no trace: it neither starts a room's stream nor keeps one alive.
         const s = streams.get(name)
         if (s === undefined || s.expired(now)) return { seq: 0, epoch: '' }
-        if (s.subscribed) handler?.publication({ room: name, seq: 0, epoch: '', frame: Buffer.from(event.frame) })
+        if (s.subscribed)
+          handler?.publication({ room: name, seq: 0, epoch: '', frame: Buffer.from(event.frame), immediate: event.immediate === true })
         return { seq: s.seq, epoch: s.epoch }
       }
       const s = stream(name, policy, now)
       const seq = ++s.seq
-      const pub: Publication = { room: name, seq, epoch: s.epoch, frame: Buffer.from(event.head + seq + event.tail) }
+      const pub: Publication = {
+        room: name,
+        seq,
+        epoch: s.epoch,
+        frame: Buffer.from(event.head + seq + event.tail),
+        immediate: event.immediate === true
+      }
       s.append(pub, now)
       if (s.subscribed) handler?.publication(pub)
       return { seq, epoch: s.epoch }

@@ -53,10 +53,13 @@ local function ensure(meta, stream, candidate, ttl)
 end
 `
 
-/** KEYS meta, stream; ARGV channel, epoch candidate, volatile, head or frame, tail, size, ttl, now. */
+/**
+ * KEYS meta, stream; ARGV channel, epoch candidate, volatile, head or frame, tail, size, ttl, now, mark ('!' for an
+ * immediate event, else ''). The message is `<epoch> <seq><mark> <frame>`.
+ */
 const PUBLISH = `${ENSURE}
 if ARGV[3] == '1' then
-  redis.call('PUBLISH', ARGV[1], ' 0 ' .. ARGV[4])
+  redis.call('PUBLISH', ARGV[1], ' 0' .. ARGV[9] .. ' ' .. ARGV[4])
   local epoch = redis.call('HGET', KEYS[1], 'epoch')
   if not epoch then return {0, ''} end
   return {tonumber(redis.call('HGET', KEYS[1], 'seq')), epoch}
@@ -69,7 +72,7 @@ if tonumber(ARGV[6]) > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
-redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. seq .. ' ' .. frame)
+redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. seq .. ARGV[9] .. ' ' .. frame)
 return {seq, epoch}
 `
 
@@ -183,6 +186,8 @@ const SCRIPTS = {
 }
 
 const SPACE = 0x20
+/** `!` after the seq marks an immediate event. */
+const MARK = 0x21
 
 /** Waits for a client's `ready`, or fails after `ms` with a message that says where Redis was looked for. */
 function ready(client: Redis, ms: number, where: string): Promise<void> {
@@ -269,8 +274,9 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
     if (first < 0 || second < 0) return
     const room = ch.toString('utf8', channelPrefix.length)
     const epoch = message.toString('latin1', 0, first)
-    const seq = Number(message.toString('latin1', first + 1, second))
-    handler?.publication({ room, seq, epoch, frame: message.subarray(second + 1) })
+    const immediate = message[second - 1] === MARK
+    const seq = Number(message.toString('latin1', first + 1, immediate ? second - 1 : second))
+    handler?.publication({ room, seq, epoch, frame: message.subarray(second + 1), immediate })
   }
 
   const keepalive = (): void => {
@@ -340,9 +346,10 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
     },
 
     async publish(room, event, policy): Promise<StreamPosition> {
+      const mark = event.immediate === true ? '!' : ''
       const args = event.volatile
-        ? [channel(room), '', '1', event.frame, '', 0, policy.ttl, Date.now()]
-        : [channel(room), newEpoch(), '0', event.head, event.tail, policy.size, policy.ttl, Date.now()]
+        ? [channel(room), '', '1', event.frame, '', 0, policy.ttl, Date.now(), mark]
+        : [channel(room), newEpoch(), '0', event.head, event.tail, policy.size, policy.ttl, Date.now(), mark]
       const [seq, epoch] = (await run(SCRIPTS.publish, [meta(room), stream(room)], args)) as [number, string]
       return { seq, epoch }
     },

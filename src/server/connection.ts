@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import secureJson from 'secure-json-parse'
 import type { WebSocket } from 'ws'
@@ -5,6 +6,7 @@ import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/consta
 import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
 import type { Hub, PendingRequest } from './hub.js'
+import { deflateWindow, OutboundMessage, textFrame } from './outbound.js'
 import type { JoinTicket } from './room.js'
 
 interface Envelope {
@@ -19,7 +21,10 @@ interface Envelope {
 export type VerifyToken = (token: string) => Promise<RealtimeUser>
 
 const MAX_TIMER = 2 ** 31 - 1
-const TEXT = { binary: false } as const
+const OPEN = 1
+const ARRAY_OPEN = Buffer.from('[')
+const ARRAY_COMMA = Buffer.from(',')
+const ARRAY_CLOSE = Buffer.from(']')
 /** RFC 6455 allows at most 123 bytes of close reason. */
 const MAX_REASON_BYTES = 123
 const checkApplication = compile(ApplicationMessage)
@@ -44,6 +49,15 @@ export class Connection implements RealtimeConnection {
   private refilledAt = performance.now()
   private expiryTimer: NodeJS.Timeout | undefined
   private killTimer: NodeJS.Timeout | undefined
+  /** The stream under the WebSocket: frames built once for many connections are written to it as they are. */
+  private readonly wire: Duplex
+  /** The compression window this connection takes our messages in; 0 when they go uncompressed. */
+  private readonly deflateBits: number
+  /** Messages waiting for this burst's write, and their bytes. */
+  private out: OutboundMessage[] | undefined
+  private outBytes = 0
+  /** The hub's write turn in which this connection last wrote at once. */
+  private turn = -1
 
   constructor(
     readonly id: string,
@@ -55,6 +69,8 @@ export class Connection implements RealtimeConnection {
   ) {
     this.currentUser = user
     this.tokens = hub.opts.limits.burst
+    this.wire = (socket as unknown as { _socket: Duplex })._socket
+    this.deflateBits = deflateWindow(socket, hub.opts.deflate)
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
     socket.on('pong', () => {
       this.lastSeen = Date.now()
@@ -80,24 +96,86 @@ export class Connection implements RealtimeConnection {
 
   // Writing
 
-  /** Writes a serialized frame. Never throws: on a closed connection it does nothing. */
-  sendFrame(frame: Buffer): void {
-    if (this.closed) return
-    // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
-    const queued = this.socket.bufferedAmount
-    if (queued > 0 && queued + frame.length > this.hub.opts.limits.bufferedBytes) {
-      this.log.warn({ bufferedAmount: queued }, 'realtime slow consumer disconnected')
-      this.close(CloseCode.SlowConsumer, 'slow consumer')
-      // A client that reads nothing never reads the close frame either.
-      this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
-      return
-    }
-    this.socket.send(frame, TEXT)
-    this.hub.counters.messagesOut++
+  /** Sends one serialized message built for this connection alone (a reply, a replayed event). Never throws. */
+  sendFrame(payload: Buffer, immediate = false): void {
+    this.send(new OutboundMessage(payload, this.hub.opts.deflate), false, immediate)
   }
 
   sendJson(message: object): void {
     this.sendFrame(Buffer.from(JSON.stringify(message)))
+  }
+
+  /**
+   * Sends a message, possibly shared with other connections (its frame is built once). A frame for a connection
+   * that has not written in this turn of the event loop goes out at once; more frames in the same turn wait and go
+   * out together at its end (see `coalesce`). Past `limits.volatileBytes` waiting, a volatile event is dropped for
+   * this connection; past `limits.bufferedBytes`, the connection is closed with 4008 and resumes from the history.
+   * Never throws: on a closed connection it does nothing.
+   */
+  send(message: OutboundMessage, volatile: boolean, immediate: boolean): void {
+    if (this.closed) return
+    const frame = message.frame(this.deflateBits)
+    const { limits, coalesce } = this.hub.opts
+    // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
+    const queued = this.outBytes + this.socket.bufferedAmount
+    if (queued > 0) {
+      if (queued + frame.length > limits.bufferedBytes) {
+        this.slowConsumer(queued)
+        return
+      }
+      if (volatile && queued + frame.length > limits.volatileBytes) {
+        this.hub.counters.dropped++
+        return
+      }
+    }
+    this.hub.counters.messagesOut++
+    if (this.out !== undefined) {
+      this.out.push(message)
+      this.outBytes += frame.length
+      if (immediate || this.outBytes >= (coalesce as { maxBytes: number }).maxBytes) this.flush()
+      return
+    }
+    if (coalesce === undefined || immediate || this.turn !== this.hub.turn) {
+      this.turn = this.hub.turn
+      this.hub.wrote()
+      this.write(frame)
+      return
+    }
+    this.out = [message]
+    this.outBytes = frame.length
+    this.hub.waiting(this)
+  }
+
+  /** Writes what waited, as one write: each message its own frame, or with `batch` one JSON array of them. */
+  flush(): void {
+    const out = this.out
+    if (out === undefined) return
+    this.out = undefined
+    const bytes = this.outBytes
+    this.outBytes = 0
+    if (out.length === 1) this.write((out[0] as OutboundMessage).frame(this.deflateBits))
+    else if (this.hub.opts.batch) {
+      const parts: Buffer[] = [ARRAY_OPEN]
+      for (const message of out) parts.push(message.payload, ARRAY_COMMA)
+      parts[parts.length - 1] = ARRAY_CLOSE
+      this.write(textFrame(Buffer.concat(parts)))
+    } else {
+      const frames = out.map((message) => message.frame(this.deflateBits))
+      this.write(Buffer.concat(frames, bytes))
+    }
+  }
+
+  private write(chunk: Buffer): void {
+    if (this.socket.readyState === OPEN) this.wire.write(chunk)
+  }
+
+  private slowConsumer(queued: number): void {
+    this.log.warn({ bufferedAmount: queued }, 'realtime slow consumer disconnected')
+    this.out = undefined
+    this.outBytes = 0
+    this.close(CloseCode.SlowConsumer, 'slow consumer')
+    // A client that reads nothing never reads the close frame either.
+    this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
   }
 
   sendError(code: string, message: string, id?: string, room?: string): void {
@@ -317,6 +395,8 @@ export class Connection implements RealtimeConnection {
 
   close(code: number = CloseCode.Normal, reason = ''): void {
     if (this.closed) return
+    // What waited goes before the close frame.
+    this.flush()
     this.cleanup()
     let fitted = reason
     while (Buffer.byteLength(fitted) > MAX_REASON_BYTES) fitted = fitted.slice(0, -1)

@@ -21,11 +21,12 @@ import {
   FST_REALTIME_REQUEST_TIMEOUT
 } from '../errors.js'
 import { isSchema } from '../events.js'
-import type { ResolvedOptions } from '../options.js'
+import type { CoalesceSettings, ResolvedOptions } from '../options.js'
 import { CloseCode, ErrorCode, RESERVED_TYPES, ServerType } from '../protocol/constants.js'
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, RequestOptions } from '../types.js'
 import type { Connection } from './connection.js'
+import { OutboundMessage } from './outbound.js'
 import { JoinTicket, Room } from './room.js'
 
 interface RegisteredHandler {
@@ -46,6 +47,8 @@ export interface Counters {
   messagesIn: number
   messagesOut: number
   errors: number
+  /** Volatile events not written to a connection that had more than `limits.volatileBytes` waiting. */
+  dropped: number
 }
 
 type Resume = { since?: number; epoch?: string }
@@ -61,7 +64,16 @@ const MAX_TIMER = 2 ** 31 - 1
 export class Hub implements AdapterHandler {
   readonly connections = new Map<string, Connection>()
   readonly handlers = new Map<string, RegisteredHandler>()
-  readonly counters: Counters = { messagesIn: 0, messagesOut: 0, errors: 0 }
+  readonly counters: Counters = { messagesIn: 0, messagesOut: 0, errors: 0, dropped: 0 }
+  /**
+   * Write coalescing: a turn lasts until the end of the event-loop turn in which something was written (or until
+   * `coalesce.windowMs` passed). A connection writes its first frame of a turn at once and queues the next ones;
+   * the queues are flushed when the turn ends.
+   */
+  turn = 0
+  private turnEnding = false
+  private queued: Connection[] = []
+  private queuedSince = 0
   closing = false
   private readonly rooms = new Map<string, Room>()
   private readonly users = new Map<string, Set<Connection>>()
@@ -81,6 +93,34 @@ export class Hub implements AdapterHandler {
     for (const [type, schema] of Object.entries(opts.events)) this.eventChecks.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
     this.presenceTtl = 2 * opts.heartbeat.interval + opts.heartbeat.timeout
+  }
+
+  // Writing
+
+  /** A connection wrote at once in this turn: the turn must end, so that its next frame may too. */
+  wrote(): void {
+    if (this.turnEnding) return
+    this.turnEnding = true
+    setImmediate(this.endTurn)
+  }
+
+  /** A connection started queueing in this turn. */
+  waiting(conn: Connection): void {
+    if (this.queued.length === 0) this.queuedSince = performance.now()
+    this.queued.push(conn)
+    this.wrote()
+  }
+
+  private readonly endTurn = (): void => {
+    this.turnEnding = false
+    this.flushAll()
+  }
+
+  private flushAll(): void {
+    this.turn++
+    const queued = this.queued
+    this.queued = []
+    for (const conn of queued) conn.flush()
   }
 
   // Connections
@@ -399,10 +439,16 @@ export class Hub implements AdapterHandler {
     }
   }
 
+  /** Frames the event once and writes it to every member; a burst's queues wait at most `coalesce.windowMs`. */
   private dispatch(room: Room, pub: Publication): void {
     if (pub.seq > 0) room.position = { seq: pub.seq, epoch: pub.epoch }
-    for (const conn of room.members) conn.sendFrame(pub.frame)
+    const message = new OutboundMessage(pub.frame, this.opts.deflate)
+    const volatile = pub.seq === 0
+    const immediate = pub.immediate === true
+    for (const conn of room.members) conn.send(message, volatile, immediate)
     for (const ticket of room.joiners) ticket.push(pub)
+    const { coalesce } = this.opts
+    if (this.queued.length > 0 && performance.now() - this.queuedSince >= (coalesce as CoalesceSettings).windowMs) this.flushAll()
   }
 
   /**
@@ -499,8 +545,11 @@ export class Hub implements AdapterHandler {
     const head = JSON.stringify({ type, room }).slice(0, -1)
     // `data` a JSON value cannot hold (undefined, with `validate: false`) is sent as null: an event always has data.
     const tail = `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${ts}"}`
+    const immediate = options.immediate === true
     const outgoing: Outgoing =
-      options.volatile === true ? { volatile: true, frame: head + tail } : { volatile: false, head: `${head},"seq":`, tail }
+      options.volatile === true
+        ? { volatile: true, frame: head + tail, immediate }
+        : { volatile: false, head: `${head},"seq":`, tail, immediate }
     return this.adapter.publish(room, outgoing, this.policyOf(room)).then(
       (position) => ({ room, seq: position.seq, epoch: position.epoch }),
       (err: unknown) => {
@@ -536,7 +585,8 @@ export class Hub implements AdapterHandler {
     const { type, data } = this.checkEvent(event)
     if (targets.length === 0) return Promise.reject(new FST_REALTIME_NO_TARGET(target))
     const id = `r${++this.requestCounter}`
-    const frame = Buffer.from(JSON.stringify({ type, id, data }))
+    // A question someone waits on: written at once, framed once for every target.
+    const message = new OutboundMessage(Buffer.from(JSON.stringify({ type, id, data })), this.opts.deflate)
     return new Promise((resolve, reject) => {
       const pending: PendingRequest = {
         id,
@@ -551,7 +601,7 @@ export class Hub implements AdapterHandler {
       this.requests.set(id, pending)
       for (const t of targets) {
         t.pending.add(pending)
-        t.sendFrame(frame)
+        t.send(message, false, true)
       }
     })
   }

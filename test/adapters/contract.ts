@@ -146,6 +146,25 @@ export function adapterContract(t: Test, target: ContractTarget): void {
     t.same((await adapter.history('v', { since: 0, epoch: kept.epoch }, policy)).events?.length, 1, 'only the kept event')
   })
 
+  t.test('an immediate event is marked so on every instance; others are not', async (t) => {
+    const { adapter, seen } = await started(t, target)
+    await adapter.subscribe('i', policy)
+    await adapter.publish('i', { ...event('urgent'), immediate: true }, policy)
+    await adapter.publish('i', event('plain'), policy)
+    await adapter.publish('i', { ...volatile('urgent tick'), immediate: true }, policy)
+    await adapter.publish('i', volatile('tick'), policy)
+    await until(() => seen.length === 4, 'four publications')
+    t.same(
+      seen.map((p) => [p.seq, p.immediate === true, p.frame.toString()]),
+      [
+        [1, true, '{"type":"t","room":"r","seq":1,"data":"urgent"}'],
+        [2, false, '{"type":"t","room":"r","seq":2,"data":"plain"}'],
+        [0, true, '{"type":"v","room":"r","data":"urgent tick"}'],
+        [0, false, '{"type":"v","room":"r","data":"tick"}']
+      ]
+    )
+  })
+
   t.test('presence: a user is one member however many connections; join on the first, leave after the last', async (t) => {
     const { adapter } = await started(t, target)
     const ttl = 60_000

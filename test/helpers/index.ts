@@ -152,6 +152,8 @@ export interface ConnectOptions {
   headers?: Record<string, string>
   path?: string
   query?: string
+  /** What the client offers for permessage-deflate (ws offers it by default). */
+  perMessageDeflate?: WebSocket.ClientOptions['perMessageDeflate']
 }
 
 /** Connects with `Authorization: Bearer <token>` (or as `options` say) and waits for `ready`. */
@@ -172,7 +174,8 @@ export function open(app: FastifyInstance, sub = 'alice', options: ConnectOption
   const headers: Record<string, string> = { ...options.headers }
   if (token !== null && options.protocols === undefined && options.query === undefined) headers.authorization = `Bearer ${token}`
   const url = wsUrl(app, options.path) + (options.query ?? '')
-  return new WebSocket(url, options.protocols ?? [], { headers })
+  const deflate = options.perMessageDeflate === undefined ? {} : { perMessageDeflate: options.perMessageDeflate }
+  return new WebSocket(url, options.protocols ?? [], { headers, ...deflate })
 }
 
 export interface Refusal {
