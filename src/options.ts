@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
+import type { MetricsSettings } from './server/metrics.js'
 import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
@@ -10,7 +11,8 @@ export interface AuthorizeContext {
   readonly user: RealtimeUser
   readonly room: string
   readonly connection: RealtimeConnection
-  readonly action: 'subscribe'
+  /** `subscribe` for a client's subscribe; `publish` for a client's `publish` (asked once per connection and room). */
+  readonly action: 'subscribe' | 'publish'
 }
 
 export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
@@ -87,6 +89,19 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * compressed. Default `false`.
    */
   batch?: boolean
+  /**
+   * Prometheus metrics with prom-client (an optional peer dependency): `true` for a registry of their own, a
+   * prom-client `Registry` to add them to, or `{ registry, prefix, route }`. Names start with `prefix` (default
+   * `realtime_`); `route` (default `/metrics`) serves the registry unless the app already has that route, `false`
+   * for none. Default `false`.
+   */
+  metrics?: boolean | MetricsRegistry | { registry?: MetricsRegistry; prefix?: string; route?: string | false }
+}
+
+/** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
+export interface MetricsRegistry {
+  metrics(): Promise<string>
+  readonly contentType: string
 }
 
 /** Write coalescing as resolved. */
@@ -181,6 +196,7 @@ export interface ResolvedOptions {
   readonly deflate: DeflateSettings | undefined
   readonly coalesce: CoalesceSettings | undefined
   readonly batch: boolean
+  readonly metrics: MetricsSettings | undefined
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -308,7 +324,8 @@ const KNOWN = new Set([
   'presenceInfo',
   'deflate',
   'coalesce',
-  'batch'
+  'batch',
+  'metrics'
 ])
 
 const ADAPTER_METHODS = [
@@ -346,6 +363,22 @@ function resolveCoalesce(value: unknown): CoalesceSettings | undefined {
     windowMs: duration('coalesce.windowMs', given.windowMs, 2),
     maxBytes: positiveInt('coalesce.maxBytes', given.maxBytes, 64 * 1024)
   })
+}
+
+const isRegistry = (value: unknown): boolean =>
+  typeof (value as { metrics?: unknown } | null)?.metrics === 'function' &&
+  typeof (value as { contentType?: unknown }).contentType === 'string'
+
+function resolveMetrics(value: unknown): MetricsSettings | undefined {
+  if (value === undefined || value === false) return undefined
+  const given = value === true ? {} : isRegistry(value) ? { registry: value } : plainObject('metrics', value)
+  const { registry, prefix = 'realtime_', route = '/metrics' } = given as Record<string, unknown>
+  if (registry !== undefined && !isRegistry(registry)) fail('metrics.registry', 'a prom-client Registry', registry)
+  if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix))
+    fail('metrics.prefix', 'a Prometheus metric name prefix', prefix)
+  if (route !== false && (typeof route !== 'string' || !route.startsWith('/')))
+    fail('metrics.route', 'false or a path starting with "/"', route)
+  return Object.freeze({ registry: registry as MetricsSettings['registry'], prefix, route: route as string | false })
 }
 
 function resolvePresence(value: unknown): (room: string) => boolean {
@@ -437,6 +470,7 @@ export function resolveOptions(
     presenceInfo: opts.presenceInfo as ResolvedOptions['presenceInfo'],
     deflate: resolveDeflate(opts.deflate),
     coalesce: resolveCoalesce(opts.coalesce),
-    batch: boolean('batch', opts.batch, false)
+    batch: boolean('batch', opts.batch, false),
+    metrics: resolveMetrics(opts.metrics)
   })
 }

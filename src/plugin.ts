@@ -12,6 +12,7 @@ import { CloseCode } from './protocol/constants.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { Hub } from './server/hub.js'
+import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import type { RealtimeApi, RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
@@ -21,6 +22,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const path = `${fastify.prefix}${opts.path}`
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
+  if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
   await adapter.init(hub, fastify.log)
   // Closed last: connections are closed (preClose) before the adapter goes.
   fastify.addHook('onClose', async () => {
@@ -107,6 +109,17 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     fastify.server.removeListener('upgrade', redact)
     fastify.server.removeListener('request', redact)
   })
+}
+
+/** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */
+async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, hub: Hub): Promise<Metrics> {
+  const metrics = await createMetrics(settings, () => hub.stats())
+  const { route } = settings
+  if (route !== false && !fastify.hasRoute({ method: 'GET', url: route })) {
+    const { registry } = metrics
+    fastify.get(route, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
+  }
+  return metrics
 }
 
 /**

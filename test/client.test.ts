@@ -484,16 +484,22 @@ t.test('token refresh never spins: long-lived and short-lived tokens are each as
 t.test('a refresh still fetching its token when the client closes leaves nothing behind', async (t) => {
   const app = await buildApp(t)
   let calls = 0
+  let release = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
   const client = sdk(t, app, {
     refreshBeforeExpiry: 1,
     token: async () => {
       calls++
-      if (calls === 2) await delay(100)
+      // The refresh's token arrives only after the client closed, however slow the machine.
+      if (calls === 2) await held
       return sign('alice', { exp: Math.floor(Date.now() / 1000) + 2 })
     }
   })
   await until(() => calls === 2, 3000, 'the refresh to start')
   client.close()
+  release()
   const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   await delay(1500)
   t.equal(calls, 2, 'no refresh after close')

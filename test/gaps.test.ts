@@ -14,6 +14,8 @@ interface Scripted extends Adapter {
   failing: Set<string>
   /** Delays history reads by this many ms. */
   slowHistory: number
+  /** Holds every history read from now until `release()`; `waiting` counts the reads held. */
+  holdHistory(): { readonly waiting: number; release(): void }
   /** Hands the hub a publication directly, as a broker would. */
   inject(pub: Publication): void
   hub(): AdapterHandler
@@ -22,6 +24,7 @@ interface Scripted extends Adapter {
 function scripted(): Scripted {
   const inner = memoryAdapter()
   let hub: AdapterHandler | undefined
+  let held: { gate: Promise<void>; hold: { waiting: number } } | undefined
   const failing = new Set<string>()
   const guard = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
     if (failing.has(name)) throw new Error(`${name} is down`)
@@ -32,6 +35,21 @@ function scripted(): Scripted {
     drop: 0,
     failing,
     slowHistory: 0,
+    holdHistory: () => {
+      let open = () => {}
+      const gate = new Promise<void>((resolve) => {
+        open = resolve
+      })
+      const hold = {
+        waiting: 0,
+        release: () => {
+          held = undefined
+          open()
+        }
+      }
+      held = { gate, hold }
+      return hold
+    },
     inject: (pub) => hub?.publication(pub),
     hub: () => hub as AdapterHandler,
     init: (h, log) => {
@@ -52,6 +70,10 @@ function scripted(): Scripted {
     unsubscribe: (...a) => guard('unsubscribe', () => inner.unsubscribe(...a)),
     history: async (...a) => {
       if (self.slowHistory > 0) await delay(self.slowHistory)
+      if (held !== undefined) {
+        held.hold.waiting++
+        await held.gate
+      }
       return guard('history', () => inner.history(...a))
     },
     presenceAdd: (...a) => guard('presenceAdd', () => inner.presenceAdd(...a)),
@@ -162,15 +184,14 @@ t.test('adapter failures: emit rejects with FST_REALTIME_ADAPTER_FAILED, subscri
   t.same((await c.subscribe('r')).data, { code: 'internal', message: 'internal error' })
   t.ok(logs.records().some((r) => r.msg === 'realtime subscribe failed'))
   // A subscribe cancelled by an unsubscribe, then failing, is answered unsubscribed.
-  adapter.slowHistory = 50
   adapter.failing.clear()
   adapter.failing.add('history')
+  const hold = adapter.holdHistory()
   c.send({ type: 'subscribe', id: 's2', room: 'r' })
-  // Sent apart, so the subscribe is past authorize and waiting for the history.
-  await delay(20)
-  c.send({ type: 'unsubscribe', id: 'u2', room: 'r' })
+  await until(() => hold.waiting === 1, 5000, 'the subscribe to wait for the history')
+  t.equal((await c.call({ type: 'unsubscribe', id: 'u2', room: 'r' })).type, 'unsubscribed')
+  hold.release()
   t.equal((await c.nextWhere((f) => f.id === 's2', 'the answer to s2')).type, 'unsubscribed')
-  adapter.slowHistory = 0
   adapter.failing.clear()
 
   for (const name of ['presenceAdd', 'presenceRefresh', 'presenceList', 'presenceRemove', 'unsubscribe']) adapter.failing.add(name)
@@ -201,13 +222,12 @@ t.test('an unsubscribe while the history is read is answered unsubscribed; volat
     }
   })
   const c = await connect(app)
-  adapter.slowHistory = 50
+  const hold = adapter.holdHistory()
   c.send({ type: 'subscribe', id: 's1', room: 'r' })
-  // Sent apart, so the subscribe is past authorize and waiting for the history.
-  await delay(20)
-  c.send({ type: 'unsubscribe', id: 'u1', room: 'r' })
+  await until(() => hold.waiting === 1, 5000, 'the subscribe to wait for the history')
+  t.equal((await c.call({ type: 'unsubscribe', id: 'u1', room: 'r' })).type, 'unsubscribed')
+  hold.release()
   t.equal((await c.nextWhere((f) => f.id === 's1', 'the answer to s1')).type, 'unsubscribed')
-  adapter.slowHistory = 0
   await c.subscribe('r')
   t.equal((await c.next('task_update')).seq, undefined, 'the volatile event emitted during the snapshot')
 })
@@ -217,9 +237,12 @@ t.test('app.realtime.join() skips a connection that closed while the room was jo
   const app = await buildApp(t, { adapter })
   const leaving = await connect(app, 'ann')
   const staying = await connect(app, 'ann')
-  adapter.slowHistory = 50
+  const hold = adapter.holdHistory()
   const joining = app.realtime.join({ user: 'ann' }, 'team:1')
+  await until(() => hold.waiting === 1, 5000, 'the join to wait for the history')
   await leaving.close()
+  await until(() => app.realtime.stats().connections === 1, 5000, 'the server to see the close')
+  hold.release()
   t.equal(await joining, 1, 'only the connection still open joined')
   t.equal((await staying.next('subscribed')).room, 'team:1')
   adapter.inject({ room: 'not-held-here', seq: 1, epoch: 'e', frame: Buffer.from('{}') })
@@ -244,16 +267,16 @@ t.test('a resync leaves alone a room still joining and a room whose gap is being
   const filling = await connect(app)
   await filling.subscribe('r')
   await app.realtime.emit('r', thought('1'))
-  adapter.slowHistory = 80
+  const joining = await connect(app)
+  const hold = adapter.holdHistory()
   adapter.drop = 1
   await app.realtime.emit('r', thought('2'))
   await app.realtime.emit('r', thought('3'))
   // 'r' waits for its history read; 'j' waits for its first read, so it has no position yet.
-  const joining = await connect(app)
   joining.send({ type: 'subscribe', id: 'j1', room: 'j' })
-  await delay(20)
+  await until(() => hold.waiting === 2, 5000, 'both history reads to wait')
   adapter.hub().resync()
-  adapter.slowHistory = 0
+  hold.release()
   t.same(
     (await filling.collect('agent:thought', 3)).map((e) => e.seq),
     [1, 2, 3],

@@ -25,6 +25,8 @@ export interface ClientEventOf<E extends EventRegistry, K extends keyof E & stri
   type: K
   room: string
   seq?: number
+  /** The user who published it, for an event a client sent with `publish()`. */
+  from?: string
   data: Static<E[K]>
   ts: string
 }
@@ -107,6 +109,12 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   onRequest<K extends keyof E & string>(type: K, handler: (data: Static<E[K]>) => unknown): () => void
   /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
   send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>, options?: { timeout?: number }): Promise<R>
+  /**
+   * Publishes a registry event to a room's members (a typing indicator, a cursor): volatile, never queued (it
+   * rejects with `disconnected` while not connected), allowed where the server's `authorize` allows `publish`.
+   * Resolves once the server took it. Members get it with `from` set to this user, the sender too if subscribed.
+   */
+  publish<K extends keyof E & string>(room: string, type: K, data: Static<E[K]>, options?: { timeout?: number }): Promise<void>
   onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void

@@ -117,6 +117,23 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     else outbox.push(out)
   }
 
+  /** Sends a message with an id and settles with its `ack` or `error`; queued while disconnected. */
+  function request(message: { type: string; [key: string]: unknown }, what: string, timeoutMs: number | undefined): Promise<any> {
+    if (state === 'closed') return Promise.reject(new RealtimeClientError('closed', 'the client is closed'))
+    const id = nextId()
+    const timeout = timeoutMs ?? ackTimeout
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Not sent yet: it must not go out later, after the caller was told it failed.
+        const queued = outbox.findIndex((o) => o.id === id)
+        if (queued !== -1) outbox.splice(queued, 1)
+        settle(id, new RealtimeClientError('timeout', `no ack for "${what}" within ${timeout} ms`))
+      }, timeout)
+      pending.set(id, { resolve, reject, timer, sent: false })
+      write({ ...message, id })
+    })
+  }
+
   /** Whether the server would refuse the frame as too big (it closes the connection with 1009 for one). */
   function tooLarge(text: string): boolean {
     return text.length * 3 > maxPayload && encoder.encode(text).length > maxPayload
@@ -457,19 +474,16 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return () => requestHandlers.delete(type)
     },
     send(type, data, sendOptions = {}) {
-      if (state === 'closed') return Promise.reject(new RealtimeClientError('closed', 'the client is closed'))
-      const id = nextId()
-      const timeout = sendOptions.timeout ?? ackTimeout
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          // Not sent yet: it must not go out later, after the caller was told it failed.
-          const queued = outbox.findIndex((o) => o.id === id)
-          if (queued !== -1) outbox.splice(queued, 1)
-          settle(id, new RealtimeClientError('timeout', `no ack for "${type}" within ${timeout} ms`))
-        }, timeout)
-        pending.set(id, { resolve, reject, timer, sent: false })
-        write({ type, id, data })
-      })
+      return request({ type, data }, type, sendOptions.timeout)
+    },
+    publish(room, type, data, publishOptions = {}) {
+      // A signal that is stale by the time the connection is back is not worth queueing.
+      if (state !== 'closed' && !ready) {
+        return Promise.reject(new RealtimeClientError('disconnected', 'not connected: a publish is not queued'))
+      }
+      return request({ type: ClientType.Publish, room, data: { type, data } }, `publish ${type}`, publishOptions.timeout).then(
+        () => undefined
+      )
     },
     onStateChange(listener) {
       stateListeners.add(listener)

@@ -19,7 +19,9 @@ export const ClientType = {
   Ping: 'ping',
   Auth: 'auth',
   Reply: 'reply',
-  Presence: 'presence'
+  Presence: 'presence',
+  /** An ephemeral signal (typing, a cursor) to a room's members: volatile, allowed by `authorize` with `action: 'publish'`. */
+  Publish: 'publish'
 } as const
 
 /** Message types only the server sends. */
@@ -52,7 +54,7 @@ export const ErrorCode = {
   UnknownType: 'unknown_type',
   /** The room name is too long or does not match the allowed pattern. */
   InvalidRoom: 'invalid_room',
-  /** `authorize` denied the subscription. Nothing of the room is delivered. */
+  /** `authorize` denied the subscription (nothing of the room is delivered) or the publish. */
   Forbidden: 'forbidden',
   /** Rooms held plus subscribes still waiting reach `limits.roomsPerConnection`. */
   TooManyRooms: 'too_many_rooms',

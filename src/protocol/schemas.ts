@@ -58,6 +58,16 @@ export const Reply = Type.Object(
   strict
 )
 export const PresenceRequest = Type.Object({ type: Type.Literal(ClientType.Presence), id: Type.Optional(Id), room: Room }, strict)
+/** A registry event from a client to a room: `data.type` names it, `data.data` must match its schema. */
+export const Publish = Type.Object(
+  {
+    type: Type.Literal(ClientType.Publish),
+    id: Type.Optional(Id),
+    room: Room,
+    data: Type.Object({ type: Type.String({ minLength: 1, maxLength: 128 }), data: Type.Optional(Type.Unknown()) }, strict)
+  },
+  strict
+)
 /** A message of a type the application registered with `handle()`; its `data` is checked against that schema. */
 export const ApplicationMessage = Type.Object(
   { type: Type.String({ minLength: 1, maxLength: 128 }), id: Type.Optional(Id), data: Type.Optional(Type.Unknown()) },
@@ -132,6 +142,8 @@ export const Event = Type.Object(
     type: Type.String({ minLength: 1 }),
     room: Room,
     seq: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** The user who published it, for events a client published (always volatile). */
+    from: Type.Optional(Type.String({ minLength: 1 })),
     data: Type.Unknown(),
     ts: Type.String()
   },
@@ -167,7 +179,8 @@ export const clientChecks: ReadonlyMap<string, Checker> = new Map([
   [ClientType.Ping, compile(Ping)],
   [ClientType.Auth, compile(Auth)],
   [ClientType.Reply, compile(Reply)],
-  [ClientType.Presence, compile(PresenceRequest)]
+  [ClientType.Presence, compile(PresenceRequest)],
+  [ClientType.Publish, compile(Publish)]
 ])
 
 const serverChecks: ReadonlyMap<string, Checker> = new Map([
@@ -197,4 +210,9 @@ export function explainServerMessage(frame: unknown): string | undefined {
 }
 
 /** Control types that must name a room. */
-export const ROOM_TYPES: ReadonlySet<string> = new Set([ClientType.Subscribe, ClientType.Unsubscribe, ClientType.Presence])
+export const ROOM_TYPES: ReadonlySet<string> = new Set([
+  ClientType.Subscribe,
+  ClientType.Unsubscribe,
+  ClientType.Presence,
+  ClientType.Publish
+])

@@ -65,15 +65,26 @@ export function offeredProtocols(header: string | undefined): string[] {
     .filter(Boolean)
 }
 
-const JWT_REASONS: Readonly<Record<string, string>> = {
-  FAST_JWT_EXPIRED: 'Token expired',
-  FAST_JWT_INACTIVE: 'Token not yet valid',
-  FAST_JWT_MALFORMED: 'Malformed token'
+const JWT_REASONS: Readonly<Record<string, readonly [reason: string, label: string]>> = {
+  FAST_JWT_EXPIRED: ['Token expired', 'expired'],
+  FAST_JWT_INACTIVE: ['Token not yet valid', 'not_yet_valid'],
+  FAST_JWT_MALFORMED: ['Malformed token', 'malformed']
+}
+
+/** A refused token or upgrade: `message` is fit for the client and the log, `label` names the reason in metrics. */
+export class Refusal extends Error {
+  constructor(
+    message: string,
+    readonly label: string
+  ) {
+    super(message)
+  }
 }
 
 /** Why a token was refused, in words fit for the client and the log (never the token itself). */
-export function describeJwtError(err: unknown): string {
-  return JWT_REASONS[String((err as { code?: unknown } | null)?.code)] ?? 'Invalid token'
+export function describeJwtError(err: unknown): Refusal {
+  const [reason, label] = JWT_REASONS[String((err as { code?: unknown } | null)?.code)] ?? ['Invalid token', 'invalid']
+  return new Refusal(reason, label)
 }
 
 /** Verifies a token with the app's @fastify/jwt and checks it names a user. */
@@ -83,10 +94,10 @@ export function createVerifier(fastify: FastifyInstance): (token: string) => Pro
     try {
       payload = await (fastify.jwt.verify as (t: string) => unknown)(token)
     } catch (err) {
-      throw new Error(describeJwtError(err))
+      throw describeJwtError(err)
     }
     const sub = (payload as { sub?: unknown } | null)?.sub
-    if ((typeof sub !== 'string' || sub === '') && typeof sub !== 'number') throw new Error('Token has no subject (sub)')
+    if ((typeof sub !== 'string' || sub === '') && typeof sub !== 'number') throw new Refusal('Token has no subject (sub)', 'no_subject')
     return { ...(payload as object), sub: String(sub) } as RealtimeUser
   }
 }
@@ -100,11 +111,24 @@ export interface UpgradeGate {
   readonly closing: boolean
   connectionCount(): number
   connectionsOf(userId: string): number
+  /** An upgrade was refused for a token or an origin (`label` names why). */
+  refused(label: string): void
 }
 
 export function createAuthenticate(opts: ResolvedOptions, verify: (token: string) => Promise<RealtimeUser>, gate: UpgradeGate) {
   const { connections, connectionsPerUser } = opts.limits
   return async function authenticate(request: FastifyRequest): Promise<void> {
+    try {
+      await check(request)
+    } catch (err) {
+      // Token and origin refusals carry a label; a closing or full server, or a bad subprotocol, is not one of them.
+      const { label } = err as { label?: string }
+      if (label !== undefined) gate.refused(label)
+      throw err
+    }
+  }
+
+  async function check(request: FastifyRequest): Promise<void> {
     if (gate.closing) throw new FST_REALTIME_CLOSING()
     // Before any token work: a full server should cost as little as possible.
     if (gate.connectionCount() >= connections) {
@@ -114,7 +138,7 @@ export function createAuthenticate(opts: ResolvedOptions, verify: (token: string
     const origin = request.headers.origin
     if (origin !== undefined && !opts.anyOrigin && !opts.origins.includes(origin)) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
-      throw new FST_REALTIME_FORBIDDEN_ORIGIN(origin)
+      throw Object.assign(new FST_REALTIME_FORBIDDEN_ORIGIN(origin), { label: 'origin' })
     }
     const protocols = offeredProtocols(request.headers['sec-websocket-protocol'])
     if (protocols.length > 0 && !protocols.includes(SUBPROTOCOL)) {
@@ -125,9 +149,9 @@ export function createAuthenticate(opts: ResolvedOptions, verify: (token: string
     try {
       user = await verify(token)
     } catch (err) {
-      const reason = (err as Error).message
-      request.log.info({ reason }, 'realtime authentication failed')
-      throw new FST_REALTIME_UNAUTHORIZED(reason)
+      const { message, label } = err as Refusal
+      request.log.info({ reason: message }, 'realtime authentication failed')
+      throw Object.assign(new FST_REALTIME_UNAUTHORIZED(message), { label })
     }
     if (gate.connectionsOf(user.sub) >= connectionsPerUser) {
       request.log.info({ userId: user.sub, connectionsPerUser }, 'realtime upgrade refused: too many connections for the user')
@@ -141,7 +165,7 @@ function takeToken(request: FastifyRequest, protocols: string[], allowQuery: boo
   const header = request.headers.authorization
   if (header !== undefined) {
     const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header)
-    if (match === null) return refuse(request, 'Malformed Authorization header: expected "Bearer <token>"')
+    if (match === null) return refuse(request, 'Malformed Authorization header: expected "Bearer <token>"', 'malformed_header')
     return match[1] as string
   }
   const offered = protocols.find((p) => p.startsWith(BEARER_PREFIX))
@@ -149,15 +173,19 @@ function takeToken(request: FastifyRequest, protocols: string[], allowQuery: boo
   const query = (request.raw as RawWithToken)[kQueryToken]
   if (query !== undefined) {
     if (!allowQuery)
-      return refuse(request, 'Tokens in the query string are disabled: use the Authorization header or the bearer subprotocol')
+      return refuse(
+        request,
+        'Tokens in the query string are disabled: use the Authorization header or the bearer subprotocol',
+        'query_disabled'
+      )
     return query
   }
-  return refuse(request, 'Missing token')
+  return refuse(request, 'Missing token', 'missing')
 }
 
-function refuse(request: FastifyRequest, reason: string): never {
+function refuse(request: FastifyRequest, reason: string, label: string): never {
   request.log.info({ reason }, 'realtime authentication failed')
-  throw new FST_REALTIME_UNAUTHORIZED(reason)
+  throw Object.assign(new FST_REALTIME_UNAUTHORIZED(reason), { label })
 }
 
 /** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */

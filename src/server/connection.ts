@@ -6,6 +6,7 @@ import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/consta
 import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
 import type { Hub, PendingRequest } from './hub.js'
+import { frameType } from './metrics.js'
 import { deflateWindow, OutboundMessage, textFrame } from './outbound.js'
 import type { JoinTicket } from './room.js'
 
@@ -46,6 +47,8 @@ export class Connection implements RealtimeConnection {
   private invalidInRow = 0
   private limitedInRow = 0
   private tokens: number
+  /** `authorize` answers for `publish`, per room, kept for the connection (or until its token is refreshed). */
+  private publishAnswers: Map<string, Promise<boolean>> | undefined
   private refilledAt = performance.now()
   private expiryTimer: NodeJS.Timeout | undefined
   private killTimer: NodeJS.Timeout | undefined
@@ -98,7 +101,7 @@ export class Connection implements RealtimeConnection {
 
   /** Sends one serialized message built for this connection alone (a reply, a replayed event). Never throws. */
   sendFrame(payload: Buffer, immediate = false): void {
-    this.send(new OutboundMessage(payload, this.hub.opts.deflate), false, immediate)
+    if (this.send(new OutboundMessage(payload, this.hub.opts.deflate), false, immediate)) this.hub.metrics?.sent(frameType(payload), 1)
   }
 
   sendJson(message: object): void {
@@ -110,10 +113,10 @@ export class Connection implements RealtimeConnection {
    * that has not written in this turn of the event loop goes out at once; more frames in the same turn wait and go
    * out together at its end (see `coalesce`). Past `limits.volatileBytes` waiting, a volatile event is dropped for
    * this connection; past `limits.bufferedBytes`, the connection is closed with 4008 and resumes from the history.
-   * Never throws: on a closed connection it does nothing.
+   * Returns whether the message was written or queued. Never throws: on a closed connection it does nothing.
    */
-  send(message: OutboundMessage, volatile: boolean, immediate: boolean): void {
-    if (this.closed) return
+  send(message: OutboundMessage, volatile: boolean, immediate: boolean): boolean {
+    if (this.closed) return false
     const frame = message.frame(this.deflateBits)
     const { limits, coalesce } = this.hub.opts
     // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
@@ -121,11 +124,11 @@ export class Connection implements RealtimeConnection {
     if (queued > 0) {
       if (queued + frame.length > limits.bufferedBytes) {
         this.slowConsumer(queued)
-        return
+        return false
       }
       if (volatile && queued + frame.length > limits.volatileBytes) {
         this.hub.counters.dropped++
-        return
+        return false
       }
     }
     this.hub.counters.messagesOut++
@@ -133,17 +136,18 @@ export class Connection implements RealtimeConnection {
       this.out.push(message)
       this.outBytes += frame.length
       if (immediate || this.outBytes >= (coalesce as { maxBytes: number }).maxBytes) this.flush()
-      return
+      return true
     }
     if (coalesce === undefined || immediate || this.turn !== this.hub.turn) {
       this.turn = this.hub.turn
       this.hub.wrote()
       this.write(frame)
-      return
+      return true
     }
     this.out = [message]
     this.outBytes = frame.length
     this.hub.waiting(this)
+    return true
   }
 
   /** Writes what waited, as one write: each message its own frame, or with `batch` one JSON array of them. */
@@ -180,6 +184,7 @@ export class Connection implements RealtimeConnection {
 
   sendError(code: string, message: string, id?: string, room?: string): void {
     this.hub.counters.errors++
+    this.hub.metrics?.error(code)
     this.sendJson({ type: ServerType.Error, id, room, data: { code, message } })
   }
 
@@ -205,6 +210,7 @@ export class Connection implements RealtimeConnection {
     }
     if (!limited) this.limitedInRow = 0
     if (isBinary) {
+      this.hub.metrics?.received('invalid')
       this.invalid(ErrorCode.InvalidJson, 'binary frames are not supported: send JSON text')
       return
     }
@@ -212,6 +218,7 @@ export class Connection implements RealtimeConnection {
     try {
       message = secureJson.parse(raw.toString('utf8'), undefined, PARSE_OPTIONS)
     } catch {
+      this.hub.metrics?.received('invalid')
       this.invalid(ErrorCode.InvalidJson, 'the frame is not valid JSON (or has a __proto__/constructor key)')
       return
     }
@@ -219,10 +226,13 @@ export class Connection implements RealtimeConnection {
       // Echo the id only when it is a valid one, so the error itself stays within the protocol.
       const given = (message as Envelope | null)?.id
       const id = typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : undefined
+      this.hub.metrics?.received('invalid')
       this.invalid(ErrorCode.InvalidMessage, `invalid envelope at ${checkEnvelope.explain(message)}`, id)
       return
     }
     const envelope = message as Envelope
+    // Only types the server knows become labels, so a client cannot grow the metrics without bound.
+    this.hub.metrics?.received(clientChecks.has(envelope.type) || this.hub.handlers.has(envelope.type) ? envelope.type : 'unknown')
     if (limited) {
       this.sendError(ErrorCode.RateLimited, `more than ${limits.messagesPerSecond} messages per second`, envelope.id, envelope.room)
       return
@@ -298,6 +308,9 @@ export class Connection implements RealtimeConnection {
         this.invalidInRow = 0
         void this.presence(msg.room as string, id)
         return
+      case ClientType.Publish:
+        this.publish(msg.room as string, msg.data as { type: string; data?: unknown }, id)
+        return
     }
     const registered = this.hub.handlers.get(type)
     if (registered === undefined) {
@@ -310,6 +323,45 @@ export class Connection implements RealtimeConnection {
     }
     this.invalidInRow = 0
     void this.run(registered.handler, msg)
+  }
+
+  /** Asks `authorize` about publishing to `room` once; later publishes to the room reuse the answer. */
+  mayPublish(room: string, ask: () => Promise<boolean>): Promise<boolean> {
+    // Made on the first publish: most connections never publish.
+    this.publishAnswers ??= new Map()
+    const answers = this.publishAnswers
+    let answer = answers.get(room)
+    if (answer === undefined) {
+      // Bounded like the rooms a connection may hold: the oldest answer goes first.
+      if (answers.size >= this.hub.opts.limits.roomsPerConnection) answers.delete(answers.keys().next().value as string)
+      answer = ask()
+      answers.set(room, answer)
+    }
+    return answer
+  }
+
+  /** A client's `publish`: a registry event, checked against its schema, sent volatile to the room once `authorize` allows. */
+  private publish(room: string, event: { type: string; data?: unknown }, id: string | undefined): void {
+    const check = this.hub.eventCheck(event.type)
+    if (check === undefined) {
+      this.invalid(ErrorCode.UnknownType, `unknown event type "${event.type}"`, id)
+      return
+    }
+    if (!check.check(event.data)) {
+      this.invalid(ErrorCode.InvalidMessage, `invalid data for "${event.type}" at ${check.explain(event.data)}`, id, room)
+      return
+    }
+    this.invalidInRow = 0
+    void this.hub.publishFrom(this, room, event.type, event.data).then(
+      (allowed) => {
+        if (!allowed) this.sendError(ErrorCode.Forbidden, `not allowed to publish to "${room}"`, id, room)
+        else if (id !== undefined) this.sendJson({ type: ServerType.Ack, id, data: null })
+      },
+      (err: unknown) => {
+        this.log.error({ err, room }, 'realtime publish failed')
+        this.sendError(ErrorCode.Internal, 'internal error', id, room)
+      }
+    )
   }
 
   /** Answers `presence {room}` with the room's members, to a connection that holds the room. */
@@ -373,6 +425,8 @@ export class Connection implements RealtimeConnection {
       return
     }
     this.currentUser = user
+    // The new token's claims may answer differently.
+    this.publishAnswers = undefined
     this.scheduleExpiry()
     this.log.debug('realtime token refreshed')
     if (id !== undefined) this.sendJson({ type: ServerType.Ack, id, data: { exp: user.exp ?? null } })
@@ -417,6 +471,7 @@ export class Connection implements RealtimeConnection {
   }
 
   private onClose(code: number, reason: Buffer): void {
+    this.hub.metrics?.closed(code)
     this.cleanup()
     clearTimeout(this.killTimer)
     this.log.info({ code, reason: reason.toString() }, 'realtime connection closed')

@@ -26,6 +26,7 @@ import { CloseCode, ErrorCode, RESERVED_TYPES, ServerType } from '../protocol/co
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, RequestOptions } from '../types.js'
 import type { Connection } from './connection.js'
+import { frameAge, frameType, type Metrics } from './metrics.js'
 import { OutboundMessage } from './outbound.js'
 import { JoinTicket, Room } from './room.js'
 
@@ -75,6 +76,8 @@ export class Hub implements AdapterHandler {
   private queued: Connection[] = []
   private queuedSince = 0
   closing = false
+  /** Set by the plugin when `metrics` is on. */
+  metrics: Metrics | undefined
   private readonly rooms = new Map<string, Room>()
   private readonly users = new Map<string, Set<Connection>>()
   private readonly requests = new Map<string, PendingRequest>()
@@ -138,6 +141,10 @@ export class Hub implements AdapterHandler {
 
   connectionsOf(userId: string): number {
     return this.users.get(userId)?.size ?? 0
+  }
+
+  refused(label: string): void {
+    this.metrics?.authFailure(label)
   }
 
   /** Called once by a closing connection: drops its rooms and fails the requests only it could answer. */
@@ -445,8 +452,13 @@ export class Hub implements AdapterHandler {
     const message = new OutboundMessage(pub.frame, this.opts.deflate)
     const volatile = pub.seq === 0
     const immediate = pub.immediate === true
-    for (const conn of room.members) conn.send(message, volatile, immediate)
+    let sent = 0
+    for (const conn of room.members) if (conn.send(message, volatile, immediate)) sent++
     for (const ticket of room.joiners) ticket.push(pub)
+    if (this.metrics !== undefined) {
+      this.metrics.sent(frameType(pub.frame), sent)
+      this.metrics.delivered(sent, frameAge(pub.frame, Date.now()))
+    }
     const { coalesce } = this.opts
     if (this.queued.length > 0 && performance.now() - this.queuedSince >= (coalesce as CoalesceSettings).windowMs) this.flushAll()
   }
@@ -528,6 +540,35 @@ export class Hub implements AdapterHandler {
       throw new FST_REALTIME_INVALID_EVENT(`event "${type as string}" has invalid data at ${check.explain(data)}`)
     }
     return { type: type as string, data }
+  }
+
+  /** The compiled schema of a registry event, or undefined for a type the registry does not have. */
+  eventCheck(type: string): Checker | undefined {
+    return this.eventChecks.get(type)
+  }
+
+  /**
+   * A client's `publish`: once `authorize` allows `publish` to the room for this connection (asked once per
+   * connection and room), the event goes to the room's members, volatile, with `from` naming the user. Resolves
+   * false when not allowed.
+   */
+  async publishFrom(conn: Connection, room: string, type: string, data: unknown): Promise<boolean> {
+    if (!(await conn.mayPublish(room, () => this.authorizePublish(conn, room)))) return false
+    const head = JSON.stringify({ type, room, from: conn.userId }).slice(0, -1)
+    const frame = `${head},"data":${JSON.stringify(data) ?? 'null'},"ts":"${new Date().toISOString()}"}`
+    await this.adapter.publish(room, { volatile: true, frame }, this.policyOf(room))
+    return true
+  }
+
+  private async authorizePublish(conn: Connection, room: string): Promise<boolean> {
+    try {
+      if ((await this.opts.authorize({ user: conn.user, room, connection: conn, action: 'publish' })) === true) return true
+    } catch (err) {
+      conn.log.error({ err, room }, 'realtime authorize failed; publish denied')
+      return false
+    }
+    conn.log.info({ room }, 'realtime publish denied')
+    return false
   }
 
   private policyOf(room: string): HistoryPolicy {

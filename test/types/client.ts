@@ -45,6 +45,13 @@ client.onStateChange((state, previous) => {
   return state
 })
 
+await client.publish('doc:1', 'invoice:paid', { invoiceId: 'i1' })
+client.on('invoice:paid', (event) => event.from?.toUpperCase())
+// @ts-expect-error publish takes registry events, not handle() messages
+await client.publish('doc:1', 'run:start', { prompt: 'go' })
+// @ts-expect-error invoiceId is a string
+await client.publish('doc:1', 'invoice:paid', { invoiceId: 1 })
+
 // Registries as type arguments only: no schema code reaches the bundle.
 const typed = createClient<typeof events, typeof messages>({ url: 'wss://api.example.com/ws' })
 // @ts-expect-error no such event in the registry
