@@ -64,9 +64,9 @@ function onRealtime(text: string, at: number): void {
   }
 }
 
+/** Engine.IO packet `2` is a ping (answered `3`); Socket.IO packet `42` is an event, `["name", data]`. */
 function onSocketIo(ws: WebSocket, text: string, at: number): void {
-  if (text === '2')
-    ws.send('3') // Engine.IO ping → pong
+  if (text === '2') ws.send('3')
   else if (text.startsWith('42')) receive(JSON.parse(text.slice(2))[1], at)
 }
 

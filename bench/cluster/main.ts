@@ -56,7 +56,8 @@ const config = {
   latencyEvents: positive('latency-events'),
   rate: positive('rate'),
   reps: positive('reps'),
-  warmup: 50
+  /** Events of each run's warm-up, before its throughput phase. */
+  warmup: Math.min(50, positive('events'))
 }
 
 /** A phase that has not finished after this long counts what arrived; the missing deliveries are reported as lost. */
@@ -156,7 +157,7 @@ async function startServers(contender: Contender, env: Record<string, string>): 
     const { port } = await peer.call<{ port: number }>('ready')
     return { peer, url: `ws://127.0.0.1:${port}` }
   }
-  return [await one(0), await one(1)]
+  return Promise.all([one(0), one(1)])
 }
 
 /** Redis's per-command call counts (commands run by a script are counted too, each by its name) and its CPU, µs. */
