@@ -28,6 +28,7 @@ t.test('bench/cluster runs both contenders on two instances each and reports eve
     const { p50, p99, max } = run.latency
     t.ok(p50 > 0 && p50 <= p99 && p99 <= max, `${name}: latency 0 < p50 ${p50} ≤ p99 ${p99} ≤ max ${max} ms`)
     t.ok(run.cpuPerDelivery > 0, `${name}: ${run.cpuPerDelivery} µs server CPU per delivery`)
+    t.ok(run.cpuPerDeliverySteady > 0, `${name}: ${run.cpuPerDeliverySteady} µs server CPU per delivery at a steady rate`)
     t.ok(run.redisCommandsPerEmit >= 1, `${name}: ${run.redisCommandsPerEmit} Redis commands per emit`)
     t.ok((run.redisCommands.publish ?? 0) >= 1, `${name}: at least one PUBLISH per emit`)
   }

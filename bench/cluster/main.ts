@@ -6,7 +6,8 @@
 // One run of a contender: connect the clients, warm up, then
 //   throughput  `events` events, at most `window` of them not yet delivered to every client at any time:
 //               deliveries/s, server CPU per delivery (both instances), Redis commands and Redis CPU per emit;
-//   latency     `latencyEvents` events at a steady `rate` per second: emit-to-receive p50, p99 and max.
+//   latency     `latencyEvents` events at a steady `rate` per second: emit-to-receive p50, p99 and max, and the
+//               server CPU per delivery when events come one at a time.
 // After one unmeasured warm-up run of each, runs alternate between the contenders (AB BA AB …) for `reps`
 // repetitions; the report gives medians and the ratio fastify-realtime / Socket.IO.
 //
@@ -184,8 +185,10 @@ export interface Run {
   rep: number
   deliveriesPerSec: number
   latency: { p50: number; p99: number; max: number }
-  /** Server CPU (user + system) of both instances per delivery, µs. */
+  /** Server CPU (user + system) of both instances per delivery in the throughput phase, µs. */
   cpuPerDelivery: number
+  /** The same in the latency phase, at a steady rate: events come one at a time rather than in bursts. */
+  cpuPerDeliverySteady: number
   redisCommandsPerEmit: number
   /** Per command name, calls per emit (rounded to 0.01). */
   redisCommands: Record<string, number>
@@ -236,6 +239,7 @@ class Bench {
     const redisAfter = await redisStats(this.redis.admin)
 
     const lat = await this.phase(contender, { tag: `latency-${rep}`, count: latencyEvents, rate }, true)
+    const cpuSteady = await this.cpu(contender)
     await this.load.call('disconnect')
 
     const commands: Record<string, number> = {}
@@ -247,13 +251,14 @@ class Bench {
       commands[name] = Math.round((delta / events) * 100) / 100
       total += delta
     }
-    const cpu = cpuAfter.reduce((sum, after, i) => sum + after - (cpuBefore[i] as number), 0)
+    const spent = (from: number[], to: number[]) => to.reduce((sum, t, i) => sum + t - (from[i] as number), 0)
     return {
       contender,
       rep,
       deliveriesPerSec: tp.deliveries / tp.seconds,
       latency: lat.latency as Run['latency'],
-      cpuPerDelivery: cpu / tp.deliveries,
+      cpuPerDelivery: spent(cpuBefore, cpuAfter) / tp.deliveries,
+      cpuPerDeliverySteady: spent(cpuAfter, cpuSteady) / lat.deliveries,
       redisCommandsPerEmit: total / events,
       redisCommands: commands,
       redisCpuPerEmit: (redisAfter.cpu - redisBefore.cpu) / events,
@@ -276,6 +281,7 @@ export interface Summary {
   latencyP99: number
   latencyMax: number
   cpuPerDelivery: number
+  cpuPerDeliverySteady: number
   redisCommandsPerEmit: number
   redisCpuPerEmit: number
   lost: number
@@ -289,6 +295,7 @@ function summarize(runs: Run[]): Summary {
     latencyP99: m((r) => r.latency.p99),
     latencyMax: m((r) => r.latency.max),
     cpuPerDelivery: m((r) => r.cpuPerDelivery),
+    cpuPerDeliverySteady: m((r) => r.cpuPerDeliverySteady),
     redisCommandsPerEmit: m((r) => r.redisCommandsPerEmit),
     redisCpuPerEmit: m((r) => r.redisCpuPerEmit),
     lost: runs.reduce((sum, r) => sum + r.lost, 0)
@@ -397,7 +404,8 @@ function markdown(r: Result): string {
     ['Latency p50 (ms)', 'latencyP50', fixed(2), 'lower'],
     ['Latency p99 (ms)', 'latencyP99', fixed(2), 'lower'],
     ['Latency max (ms)', 'latencyMax', fixed(2), 'lower'],
-    ['Server CPU per delivery, both instances (µs)', 'cpuPerDelivery', fixed(2), 'lower'],
+    ['Server CPU per delivery, both instances, throughput (µs)', 'cpuPerDelivery', fixed(2), 'lower'],
+    ['Server CPU per delivery, both instances, steady rate (µs)', 'cpuPerDeliverySteady', fixed(2), 'lower'],
     ['Redis commands per emit', 'redisCommandsPerEmit', fixed(2), 'lower'],
     ['Redis CPU per emit (µs)', 'redisCpuPerEmit', fixed(1), 'lower']
   ]
@@ -426,12 +434,12 @@ function markdown(r: Result): string {
     '',
     'Every run, in the order run:',
     '',
-    '| rep | contender | deliveries/s | p50 (ms) | p99 (ms) | max (ms) | CPU/delivery (µs) | load process (cores) |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| rep | contender | deliveries/s | p50 (ms) | p99 (ms) | max (ms) | CPU/delivery (µs) | CPU/delivery steady (µs) | load process (cores) |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...r.runs.map(
       (x) =>
         `| ${x.rep} | ${x.contender} | ${int(x.deliveriesPerSec)} | ${x.latency.p50.toFixed(2)} | ${x.latency.p99.toFixed(2)} | ` +
-        `${x.latency.max.toFixed(2)} | ${x.cpuPerDelivery.toFixed(2)} | ${x.loadCoreShare.toFixed(2)} |`
+        `${x.latency.max.toFixed(2)} | ${x.cpuPerDelivery.toFixed(2)} | ${x.cpuPerDeliverySteady.toFixed(2)} | ${x.loadCoreShare.toFixed(2)} |`
     ),
     '',
     `${r.date.slice(0, 10)}, Node ${r.machine.node}, ${r.machine.cpus} × ${r.machine.cpu} ` +
