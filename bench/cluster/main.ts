@@ -269,6 +269,8 @@ class Bench {
   }
 }
 
+const round1 = (n: number): number => Math.round(n * 10) / 10
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
@@ -356,7 +358,7 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       cpu: cpus()[0]?.model ?? 'unknown',
       // The 1-minute load average before and after: other work on the machine skews every figure.
-      loadavg: [loadBefore, loadavg()[0] as number].map((n) => Math.round(n * 10) / 10)
+      loadavg: { before: round1(loadBefore), after: round1(loadavg()[0] as number) }
     },
     versions: {
       'fastify-realtime': versionOf('.'),
@@ -386,7 +388,7 @@ async function main(): Promise<void> {
 type Result = {
   date: string
   seconds: number
-  machine: { node: string; cpus: number; cpu: string; loadavg: number[] }
+  machine: { node: string; cpus: number; cpu: string; loadavg: { before: number; after: number } }
   versions: Record<string, string>
   config: typeof config
   summary: Record<Contender, Summary>
@@ -443,7 +445,7 @@ function markdown(r: Result): string {
     ),
     '',
     `${r.date.slice(0, 10)}, Node ${r.machine.node}, ${r.machine.cpus} × ${r.machine.cpu} ` +
-      `(1-minute load average ${r.machine.loadavg.join(' before, ')} after), Redis ${r.versions.redis}; ` +
+      `(1-minute load average ${r.machine.loadavg.before} before, ${r.machine.loadavg.after} after), Redis ${r.versions.redis}; ` +
       `fastify ${r.versions.fastify}, @socket.io/redis-adapter ${r.versions['@socket.io/redis-adapter']}, ioredis ${r.versions.ioredis}, ws ${r.versions.ws}. ` +
       `Took ${r.seconds} s. Reproduce: \`npm run bench:cluster\``,
     ''
