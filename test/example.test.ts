@@ -1,6 +1,7 @@
 // Runs the example as a newcomer would: starts the server, then the watch command it prints.
 import { type ChildProcess, spawn } from 'node:child_process'
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { requireRedis, startRedis } from './helpers/redis.js'
 
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -21,23 +22,32 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
 }
 
-t.test('the example server prints a token and a watch command; the command streams a run to its result', async (t) => {
-  const server = run(['examples/agent-stream/server.ts'], { PORT: '0', HOST: '127.0.0.1' })
-  const serverOut = collect(server)
-  const serverExit = exited(server)
+/** Starts `examples/agent-stream/server.ts` on a free port; resolves with the watch command it prints (args only). */
+async function startServer(t: Test, env: Record<string, string> = {}) {
+  const server = run(['examples/agent-stream/server.ts'], { PORT: '0', HOST: '127.0.0.1', ...env })
+  const out = collect(server)
+  const exit = exited(server)
   t.teardown(() => {
     if (server.exitCode === null) server.kill('SIGKILL')
   })
   const deadline = Date.now() + 30_000
   let command: string | undefined
-  while (command === undefined && Date.now() < deadline) {
-    command = /npx tsx (examples\/agent-stream\/watch\.ts .+)$/m.exec(serverOut.out())?.[1]
+  while (command === undefined && Date.now() < deadline && server.exitCode === null) {
+    command = /npx tsx (examples\/agent-stream\/watch\.ts .+)$/m.exec(out.out())?.[1]
     if (command === undefined) await new Promise((r) => setTimeout(r, 100))
   }
   t.ok(command, 'the server printed a ready-made watch command')
-  t.match(serverOut.out(), /Token for user "demo"/)
+  const args = (command ?? '').split(' ')
+  const url = args[args.indexOf('--url') + 1] as string
+  return { server, out, exit, args, url }
+}
 
-  const watch = run((command as string).split(' '))
+t.test('the example server prints a token and a watch command; the command streams a run to its result', async (t) => {
+  const { server, out: serverOut, exit: serverExit, args: command } = await startServer(t)
+  t.match(serverOut.out(), /Token for user "demo"/)
+  t.match(serverOut.out(), /Adapter: +in memory/)
+
+  const watch = run(command)
   const watchOut = collect(watch)
   const code = await exited(watch)
   t.equal(code, 0, 'the watcher exits 0 after the result')
@@ -50,4 +60,37 @@ t.test('the example server prints a token and a watch command; the command strea
   server.kill('SIGTERM')
   t.equal(await serverExit, 0, 'the server shuts down cleanly on SIGTERM')
   t.match(serverOut.out(), /realtime connection closed/)
+})
+
+t.test('two example servers on one Redis: a run started through one streams through the other', { skip: requireRedis(t) }, async (t) => {
+  const redis = await startRedis(t)
+  // What the README tells users: the same REDIS_URL and JWT_SECRET for every instance.
+  const env = { REDIS_URL: redis.url, JWT_SECRET: 'two-instances-share-this-secret' }
+  const [one, two] = await Promise.all([startServer(t, env), startServer(t, env)])
+  for (const { out } of [one, two]) t.match(out.out(), /Adapter: +Redis at redis:\/\/127\.0\.0\.1:\d+/)
+  t.not(one.url, two.url, 'two servers on two ports')
+
+  // The command printed by the second server, told to start the run through the first.
+  const watch = run([...two.args, '--start-url', one.url])
+  const watchOut = collect(watch)
+  t.equal(await exited(watch), 0, 'the watcher exits 0 after the result')
+  const lines = watchOut.out()
+  t.match(lines, `run-`, 'a run was started')
+  t.match(lines, `started on ${one.url}`, 'through the first server')
+  t.match(lines, `on ${two.url}`, 'and watched through the second')
+  // Every event of the run arrived through the second server, numbered 1, 2, 3, … without a gap.
+  const seqs = [...lines.matchAll(/^ *#(\d+) +(\S+)/gm)].map((m) => Number(m[1]))
+  t.ok(seqs.length >= 10, `${seqs.length} events arrived`)
+  t.same(
+    seqs,
+    seqs.map((_, i) => i + 1),
+    'seq 1, 2, 3, … with no gap'
+  )
+  t.match(lines, /#\d+ +agent:result/, 'including the result')
+  t.match(lines, /\? +hitl_request/, 'the approval question was asked and answered')
+
+  for (const { server, exit } of [one, two]) {
+    server.kill('SIGTERM')
+    t.equal(await exit, 0, 'each server shuts down cleanly on SIGTERM')
+  }
 })

@@ -4,8 +4,16 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import realtime, { agentEvents, defineEvents, type RealtimeConnection, Type } from '../../src/index.js'
 
 export interface AppOptions {
-  /** JWT secret. Default: `JWT_SECRET`, else a random secret made at start (tokens then die with the process). */
+  /**
+   * JWT secret. Default: `JWT_SECRET`, else a random secret made at start (tokens then die with the process, and
+   * each instance has its own: give several instances the same `JWT_SECRET`).
+   */
   secret?: string
+  /**
+   * Redis shared by several instances, e.g. `redis://127.0.0.1:6379`. Default: `REDIS_URL`; without it, the
+   * in-memory adapter (one instance, no other service).
+   */
+  redisUrl?: string
   logger?: FastifyServerOptions['logger']
   /** Pause between two steps of a simulated run, in ms. Default 400. */
   stepMs?: number
@@ -33,11 +41,18 @@ const tokenQuery = {
 export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
   const secret = options.secret ?? process.env.JWT_SECRET ?? randomBytes(48).toString('hex')
   const stepMs = options.stepMs ?? 400
+  const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined)
   const app = Fastify({ logger: options.logger ?? false })
 
   await app.register(realtime, {
     events,
     jwt: { secret },
+    // On Redis, a run started through one instance reaches its watchers on every instance. Imported only when
+    // used, so the in-memory demo never loads ioredis.
+    adapter:
+      redisUrl === undefined
+        ? undefined
+        : (await import('../../src/adapters/redis.js')).redisAdapter({ url: redisUrl, keyPrefix: 'agent-stream:' }),
     // A real app checks here that the user owns the run (e.g. a lookup of the workflow's owner).
     // The demo lets any signed-in user watch any run.
     authorize: ({ user, room }) => room === `user:${user.sub}` || room.startsWith('workflow:')

@@ -3,6 +3,8 @@ import { buildApp } from './app.js'
 const wanted = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 
+const redisUrl = process.env.REDIS_URL || undefined
+
 const app = await buildApp({ logger: { level: 'info' } })
 await app.listen({ port: wanted, host })
 // With PORT=0 the system picks a free port: print the one in use.
@@ -10,10 +12,13 @@ const { port } = app.server.address() as { port: number }
 
 const token = app.jwt.sign({ sub: 'demo', name: 'demo' }, { expiresIn: '1h' })
 const origin = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+// The password of a Redis URL stays out of the output.
+const adapter = redisUrl === undefined ? 'in memory (one instance)' : `Redis at ${redisUrl.replace(/\/\/([^@/]*)@/, '//***@')}`
 console.log(`
 agent-stream demo listening on http://${origin}:${port}
   WebSocket:  ws://${origin}:${port}/ws   (protocol realtime.v1)
   Dev token:  http://${origin}:${port}/dev/token?user=demo
+  Adapter:    ${adapter}
 
 Token for user "demo" (valid 1 h):
   ${token}
@@ -21,6 +26,17 @@ Token for user "demo" (valid 1 h):
 Watch a run:
   npx tsx examples/agent-stream/watch.ts --url ws://localhost:${port}/ws --token ${token}
 `)
+if (redisUrl !== undefined) {
+  console.log(`With another instance on this Redis, start the run there and watch it here: add
+  --start-url ws://localhost:<its port>/ws
+`)
+}
+if (redisUrl !== undefined && !process.env.JWT_SECRET) {
+  console.warn(
+    'Warning: REDIS_URL is set but JWT_SECRET is not, so this instance made a secret of its own and the other\n' +
+      'instances refuse its tokens (HTTP 401). Start every instance with the same JWT_SECRET.\n'
+  )
+}
 
 let stopping = false
 async function stop(signal: string): Promise<void> {
