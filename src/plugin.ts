@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifyCors from '@fastify/cors'
 import fastifyJwt from '@fastify/jwt'
 import fastifyWebsocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
@@ -55,10 +55,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         }, 1000).unref()
         wss.close()
         done()
-      },
-      errorHandler(error, _socket, request) {
-        request.log.info({ err: error }, 'realtime socket error')
       }
+      // Socket errors: see forgetRequest().
     })
   }
   if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
@@ -100,6 +98,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
       const conn = new Connection(id, socket, user, log, hub, verify)
+      forgetRequest(socket, log)
       hub.add(conn)
       conn.start(opts.heartbeat.interval)
     }
@@ -109,6 +108,18 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     fastify.server.removeListener('upgrade', redact)
     fastify.server.removeListener('request', redact)
   })
+}
+
+/**
+ * Lets the upgrade's request and reply go once the connection holds what it needs. @fastify/websocket's 'error'
+ * listener on the socket, and the hijacked HTTP response left on the TCP socket, would otherwise keep both alive (a
+ * few KB) for as long as the connection lasts. Socket errors are logged through the connection's logger instead.
+ */
+function forgetRequest(socket: WebSocket, log: FastifyBaseLogger): void {
+  socket.removeAllListeners('error')
+  socket.on('error', (err) => log.info({ err }, 'realtime socket error'))
+  // Node's own 'close' listener on the TCP socket reads this field and copes with null.
+  ;(socket as unknown as { _socket: { _httpMessage: unknown } })._socket._httpMessage = null
 }
 
 /** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */
