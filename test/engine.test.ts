@@ -87,7 +87,7 @@ t.test('a queue is written early when it reaches coalesce.maxBytes or has waited
 })
 
 t.test('an immediate emit and a server request are written at once, with what waited before them', async (t) => {
-  const app = await buildApp(t, { authorize: () => true })
+  const app = await buildApp(t, { authorize: () => true, coalesce: { windowMs: 10_000 } })
   const c = await subscribed(app)
   const server = serverSide(app)
   const before = server.written()
@@ -119,7 +119,8 @@ t.test('an immediate emit and a server request are written at once, with what wa
 })
 
 t.test('batch: frames that waited together arrive as one JSON array; the client SDK reads it as separate events', async (t) => {
-  const app = await buildApp(t, { authorize: () => true, batch: true })
+  // A window longer than the burst, however slow the machine: the burst waits as one.
+  const app = await buildApp(t, { authorize: () => true, batch: true, coalesce: { windowMs: 10_000 } })
   const raw = await subscribed(app)
   const messages: string[] = []
   raw.ws.on('message', (data) => messages.push(String(data)))
