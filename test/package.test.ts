@@ -31,6 +31,11 @@ t.test('npm pack ships the builds, types and docs, and no tests or sources', asy
     [],
     'no tests, sources, examples or benchmarks'
   )
+  t.same(
+    files.filter((f) => f.endsWith('.png')),
+    [],
+    'no screenshots: the README links to them in the repository'
+  )
 })
 
 t.test('the CommonJS and ESM builds export the plugin three ways and each serves a connection', async (t) => {

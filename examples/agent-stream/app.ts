@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import realtime, { agentEvents, defineEvents, type RealtimeConnection, Type } from '../../src/index.js'
+import realtime, { agentEvents, defineEvents, Type } from '../../src/index.js'
+import { registerDashboard } from './dashboard.js'
+import { RunLog, simulateRun } from './run.js'
 
 export interface AppOptions {
   /**
@@ -17,32 +18,53 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger']
   /** Pause between two steps of a simulated run, in ms. Default 400. */
   stepMs?: number
+  /**
+   * Origins allowed to open the WebSocket besides those in `CORS_ORIGINS`: the dashboard's own, e.g.
+   * `http://localhost:3000`. Default: none, and then the plugin's default origins apply.
+   */
+  origins?: readonly string[]
 }
-
-/** How long a run waits for the person's answer before it goes on as if they rejected. */
-const HITL_TIMEOUT_MS = 30_000
-/** How long a run waits for the client that started it to subscribe to the run's room. */
-const SUBSCRIBE_WAIT_MS = 10_000
 
 const events = defineEvents({ ...agentEvents })
 
-const RunStart = Type.Object({ prompt: Type.Optional(Type.String({ maxLength: 500 })) })
+const RunStart = Type.Object({
+  prompt: Type.Optional(Type.String({ maxLength: 500 })),
+  /** The first web search fails and is retried. */
+  flaky: Type.Optional(Type.Boolean())
+})
 
+const userName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const
 const tokenQuery = {
   type: 'object',
-  properties: { user: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', default: 'demo' } },
+  properties: { user: { ...userName, default: 'demo' } },
   additionalProperties: false
 } as const
+const runParams = {
+  type: 'object',
+  properties: { runId: { type: 'string', pattern: '^run-[0-9a-f]{8}$' } },
+  required: ['runId']
+} as const
+const dropBody = {
+  type: 'object',
+  properties: { connectionId: { type: 'string', minLength: 1, maxLength: 64 } },
+  required: ['connectionId'],
+  additionalProperties: false
+} as const
+
+/** The close code of `POST /dev/drop`: in 4000–4499, "reconnect and resume". */
+const DROP_CLOSE_CODE = 4000
 
 /**
  * The demo app: `run:start` starts a simulated AI-agent run that streams its thoughts, tool calls and
  * status into the room `workflow:<runId>`, asks the person a question half-way and then reports its result.
+ * The dashboard at `/` shows it; the people watching a run see each other (presence).
  */
 export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
   const secret = options.secret ?? process.env.JWT_SECRET ?? randomBytes(48).toString('hex')
   const stepMs = options.stepMs ?? 400
   const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined)
   const app = Fastify({ logger: options.logger ?? false })
+  const log = new RunLog()
 
   await app.register(realtime, {
     events,
@@ -53,9 +75,15 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
       redisUrl === undefined
         ? undefined
         : (await import('../../src/adapters/redis.js')).redisAdapter({ url: redisUrl, keyPrefix: 'agent-stream:' }),
+    ...(options.origins === undefined ? {} : { cors: { origin: [...(process.env.CORS_ORIGINS ?? '').split(','), ...options.origins] } }),
     // A real app checks here that the user owns the run (e.g. a lookup of the workflow's owner).
     // The demo lets any signed-in user watch any run.
-    authorize: ({ user, room }) => room === `user:${user.sub}` || room.startsWith('workflow:')
+    authorize: ({ user, room }) => room === `user:${user.sub}` || room.startsWith('workflow:'),
+    presence: (room) => room.startsWith('workflow:'),
+    presenceInfo: ({ user }) => ({ name: String(user.name ?? user.sub) }),
+    // A page that opens a run already going redraws it from what the run emitted so far (known to the instance
+    // that runs it: on Redis, a page on another instance follows the run from the moment it opens).
+    snapshot: async ({ room }) => (room.startsWith('workflow:') ? { known: log.has(room), events: await log.events(room) } : undefined)
   })
 
   // Development only: hands out a token for any user name. A real app signs tokens after a login.
@@ -64,127 +92,42 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     return { token: app.jwt.sign({ sub: user, name: user }, { expiresIn: '1h' }), user }
   })
 
+  // Development only: what a run emitted so far, as the server saw it (`seq`, `type`, `data`).
+  app.get<{ Params: { runId: string } }>('/dev/runs/:runId', { schema: { params: runParams } }, async (request, reply) => {
+    const room = `workflow:${request.params.runId}`
+    if (!log.has(room)) return reply.code(404).send({ message: 'no such run (runs are kept in memory)' })
+    return { runId: request.params.runId, events: await log.events(room) }
+  })
+
+  // Development only: closes one of the caller's own connections with a code that says "reconnect and resume",
+  // to try recovery from the dashboard. The token (Authorization: Bearer) must belong to the connection's user.
+  app.post<{ Body: { connectionId: string } }>('/dev/drop', { schema: { body: dropBody } }, async (request, reply) => {
+    const user = await request.jwtVerify<{ sub: string }>()
+    const conn = app.realtime.connection(request.body.connectionId)
+    if (conn === undefined) return reply.code(404).send({ message: 'no such connection on this instance' })
+    if (conn.userId !== user.sub) return reply.code(403).send({ message: 'only your own connections can be dropped' })
+    conn.close(DROP_CLOSE_CODE, 'dropped from the dashboard')
+    return reply.code(204).send()
+  })
+
+  await registerDashboard(app)
+
   // Runs still going when the app closes stop at their next step.
   const shutdown = new AbortController()
   app.addHook('onClose', async () => shutdown.abort())
 
-  app.realtime.handle('run:start', RunStart, ({ data, connection, log }) => {
+  app.realtime.handle('run:start', RunStart, ({ data, connection, log: logger }) => {
     const runId = `run-${randomUUID().slice(0, 8)}`
     const room = `workflow:${runId}`
     const prompt = data.prompt ?? 'What changed in Fastify 5?'
-    simulateRun({ app, runId, room, prompt, stepMs, starter: connection, signal: shutdown.signal }).catch((err: unknown) => {
-      if (!shutdown.signal.aborted) log.error({ err, runId }, 'simulated run failed')
-    })
+    log.start(room)
+    simulateRun({ app, log, runId, room, prompt, flaky: data.flaky === true, stepMs, starter: connection, signal: shutdown.signal }).catch(
+      (err: unknown) => {
+        if (!shutdown.signal.aborted) logger.error({ err, runId }, 'simulated run failed')
+      }
+    )
     return { runId, room }
   })
 
   return app
-}
-
-interface Run {
-  readonly app: FastifyInstance
-  readonly runId: string
-  readonly room: string
-  readonly prompt: string
-  readonly stepMs: number
-  /** The connection that sent `run:start`: the run waits until it has subscribed. */
-  readonly starter: RealtimeConnection
-  readonly signal: AbortSignal
-}
-
-/** Resolves once `conn` holds `room`, or after `ms` (the run then goes on; a late subscriber misses the start). */
-async function waitForSubscription(conn: RealtimeConnection, room: string, ms: number, signal: AbortSignal): Promise<void> {
-  const until = Date.now() + ms
-  while (!conn.rooms.has(room) && Date.now() < until) await sleep(25, undefined, { signal })
-}
-
-async function simulateRun({ app, runId, room, prompt, stepMs, starter, signal }: Run): Promise<void> {
-  const rt = app.realtime
-  const step = () => sleep(stepMs, undefined, { signal })
-
-  await waitForSubscription(starter, room, SUBSCRIBE_WAIT_MS, signal)
-  await rt.emit(room, { type: 'task_update', data: { taskId: runId, runId, status: 'queued', progress: 0, message: 'Queued' } })
-  await step()
-  await rt.emit(room, { type: 'task_update', data: { taskId: runId, runId, status: 'running', progress: 5, message: 'Planning' } })
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'plan', name: 'Plan', status: 'running' } })
-  await rt.emit(room, { type: 'agent:thought', data: { runId, step: 0, content: `Reading the prompt: "${prompt}"` } })
-  await step()
-  await rt.emit(room, { type: 'agent:thought', data: { runId, step: 1, content: 'Plan: search the web, then write a short summary.' } })
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'plan', name: 'Plan', status: 'completed', progress: 100 } })
-  await rt.emit(room, { type: 'task_update', data: { taskId: runId, runId, status: 'running', progress: 25, message: 'Searching' } })
-  await step()
-
-  const callId = `${runId}-call-1`
-  const args = { query: prompt, limit: 3 }
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'search', name: 'Search', status: 'running' } })
-  await rt.emit(room, { type: 'agent:tool_call', data: { runId, callId, tool: 'web_search', status: 'pending', args } })
-  await step()
-  const started = Date.now()
-  await rt.emit(room, { type: 'agent:tool_call', data: { runId, callId, tool: 'web_search', status: 'running', args } })
-  await step()
-  const output = {
-    results: [
-      { title: 'Fastify v5 release notes', url: 'https://fastify.dev/docs/latest/Guides/Migration-Guide-V5/' },
-      { title: 'Fastify on GitHub', url: 'https://github.com/fastify/fastify' },
-      { title: 'Fastify plugins', url: 'https://fastify.dev/ecosystem/' }
-    ]
-  }
-  await rt.emit(room, {
-    type: 'agent:tool_call',
-    data: { runId, callId, tool: 'web_search', status: 'succeeded', args, output, durationMs: Date.now() - started }
-  })
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'search', name: 'Search', status: 'completed', progress: 100 } })
-  await rt.emit(room, { type: 'task_update', data: { taskId: runId, runId, status: 'running', progress: 60, message: 'Writing' } })
-  await step()
-
-  const summary = `Found ${output.results.length} sources on "${prompt}"; the migration guide lists the breaking changes.`
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'answer', name: 'Answer', status: 'running' } })
-  await rt.emit(room, { type: 'agent:thought', data: { runId, step: 2, content: 'Drafted a summary; asking before publishing it.' } })
-  await rt.emit(room, {
-    type: 'task_update',
-    data: { taskId: runId, runId, status: 'waiting', progress: 80, message: 'Waiting for approval' }
-  })
-
-  const approved = await askToPublish(app, room, runId)
-  if (signal.aborted) return
-
-  await rt.emit(room, {
-    type: 'agent:result',
-    data: { runId, output: { summary, sources: output.results, published: approved }, summary: approved ? summary : 'Not published.' }
-  })
-  await rt.emit(room, { type: 'node_status', data: { runId, nodeId: 'answer', name: 'Answer', status: 'completed', progress: 100 } })
-  await rt.emit(room, { type: 'task_update', data: { taskId: runId, runId, status: 'succeeded', progress: 100, message: 'Done' } })
-}
-
-/** The human-in-the-loop step: true when someone answered `approve`. No answer in time counts as a rejection. */
-async function askToPublish(app: FastifyInstance, room: string, runId: string): Promise<boolean> {
-  const requestId = `${runId}-hitl-1`
-  try {
-    const reply = await app.realtime.request<{ optionId?: unknown }>(
-      room,
-      {
-        type: 'hitl_request',
-        data: {
-          requestId,
-          runId,
-          question: 'Publish the summary?',
-          options: [
-            { id: 'approve', label: 'Approve' },
-            { id: 'reject', label: 'Reject' }
-          ],
-          timeoutMs: HITL_TIMEOUT_MS
-        }
-      },
-      { timeout: HITL_TIMEOUT_MS }
-    )
-    return reply?.optionId === 'approve'
-  } catch (err) {
-    // Timeout, nobody subscribed, the client answered with an error, or every asked connection closed.
-    app.log.info({ runId, reason: (err as Error).message }, 'approval not received; treating it as rejected')
-    await app.realtime.emit(room, {
-      type: 'error_notification',
-      data: { severity: 'warning', message: 'No approval received; the summary was not published.', code: 'hitl_unanswered', runId }
-    })
-    return false
-  }
 }

@@ -1,29 +1,46 @@
+import { createServer } from 'node:net'
 import { buildApp } from './app.js'
 
 const wanted = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
-
 const redisUrl = process.env.REDIS_URL || undefined
 
-const app = await buildApp({ logger: { level: 'info' } })
-await app.listen({ port: wanted, host })
-// With PORT=0 the system picks a free port: print the one in use.
-const { port } = app.server.address() as { port: number }
+/** The port to listen on. With PORT=0 one is picked now: the page's origin must be known before the plugin is registered. */
+function pickPort(): Promise<number> {
+  if (wanted !== 0) return Promise.resolve(wanted)
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
+
+const port = await pickPort()
+const origin = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+const base = `http://${origin}:${port}`
+// The dashboard is served from here, so its origin may open the WebSocket (under either local name).
+const origins = [...new Set([base, `http://localhost:${port}`, `http://127.0.0.1:${port}`])]
+
+const app = await buildApp({ logger: { level: 'info' }, origins })
+await app.listen({ port, host })
 
 const token = app.jwt.sign({ sub: 'demo', name: 'demo' }, { expiresIn: '1h' })
-const origin = host === '0.0.0.0' || host === '::' ? 'localhost' : host
 // The password of a Redis URL stays out of the output.
 const adapter = redisUrl === undefined ? 'in memory (one instance)' : `Redis at ${redisUrl.replace(/\/\/([^@/]*)@/, '//***@')}`
 console.log(`
-agent-stream demo listening on http://${origin}:${port}
+agent-stream demo listening on ${base}
+  Dashboard:  ${base}/   (open it in a second window, or with ?user=<name>, to see presence)
   WebSocket:  ws://${origin}:${port}/ws   (protocol realtime.v1)
-  Dev token:  http://${origin}:${port}/dev/token?user=demo
+  Dev token:  ${base}/dev/token?user=demo
   Adapter:    ${adapter}
 
 Token for user "demo" (valid 1 h):
   ${token}
 
-Watch a run:
+Watch a run from a terminal:
   npx tsx examples/agent-stream/watch.ts --url ws://localhost:${port}/ws --token ${token}
 `)
 if (redisUrl !== undefined) {

@@ -73,6 +73,9 @@ function summarize(type: string, data: any): string {
       return clip(data.summary ?? data.output)
     case 'error_notification':
       return `[${data.severity}] ${data.message}`
+    case 'join':
+    case 'leave':
+      return `${data.user} (presence)`
     default:
       return clip(data)
   }

@@ -1,4 +1,5 @@
 import type { Static } from '@sinclair/typebox'
+import type { PresenceChange, PresenceMember } from '../adapters/adapter.js'
 import type { EventRegistry } from '../events.js'
 import type { BackoffOptions } from './backoff.js'
 
@@ -7,6 +8,8 @@ import type { BackoffOptions } from './backoff.js'
  * `client.ts` implements it.
  */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export type { PresenceChange, PresenceMember }
 
 /** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {
@@ -75,8 +78,19 @@ export interface SubscribeInfo {
 export interface SubscribeOptions {
   /** Called on every `subscribed`: the first time, and after each reconnect. */
   onSubscribed?: (info: SubscribeInfo) => void
-  /** Called when the server refuses the subscription (e.g. `forbidden`); the subscription then ends. */
+  /**
+   * Called when the server refuses the subscription (e.g. `forbidden`); the subscription then ends. With
+   * `onPresence`, also when the server refuses the room's member list (`forbidden`: presence is off for the room);
+   * the subscription then stays.
+   */
   onError?: (error: RealtimeClientError) => void
+  /**
+   * Follows who is in the room (one the server has `presence` on for). After every `subscribed` (the first, and
+   * after each reconnect) the client asks the server for the members and calls this with them, `change` undefined;
+   * then again after each `join` or `leave`, with the updated list and the change. One entry per user, in the order
+   * they arrived.
+   */
+  onPresence?: (members: PresenceMember[], change?: PresenceChange) => void
 }
 
 export interface Subscription {
@@ -107,6 +121,12 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   on<K extends keyof E & string>(type: K, handler: (event: ClientEventOf<E, K>) => void): () => void
   /** Answers server requests of one type: the handler's value is the reply; a thrown error declines it. */
   onRequest<K extends keyof E & string>(type: K, handler: (data: Static<E[K]>) => unknown): () => void
+  /**
+   * The users present in `room`, one entry per user with their connection count. The client must hold the room
+   * (ask once its `onSubscribed` was called) and the server must have `presence` on for it, else this rejects with
+   * `forbidden`. Rejects like `send` on timeout, a lost connection or `close()`. To follow changes, use `onPresence`.
+   */
+  presence(room: string, options?: { timeout?: number }): Promise<PresenceMember[]>
   /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
   send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>, options?: { timeout?: number }): Promise<R>
   /**

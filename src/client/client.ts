@@ -1,6 +1,15 @@
 import type { EventRegistry } from '../events.js'
 import { BEARER_PREFIX, ClientType, ErrorCode, ServerType, SUBPROTOCOL, shouldReconnect } from '../protocol/constants.js'
-import type { ClientOptions, ClientState, RealtimeClient, SubscribeOptions, WebSocketConstructor, WebSocketLike } from './api.js'
+import type {
+  ClientOptions,
+  ClientState,
+  PresenceChange,
+  PresenceMember,
+  RealtimeClient,
+  SubscribeOptions,
+  WebSocketConstructor,
+  WebSocketLike
+} from './api.js'
 import { RealtimeClientError } from './api.js'
 import { backoff } from './backoff.js'
 
@@ -15,6 +24,9 @@ interface Sub {
   pendingId: string | undefined
   /** Refused as rate-limited: to be asked again by the retry timer. */
   retry: boolean
+  /** With `onPresence`: the members by user, once the list arrived; until then the changes wait in `early`. */
+  members: Map<string, PresenceMember> | undefined
+  early: PresenceChange[]
 }
 
 interface Pending {
@@ -120,18 +132,27 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   /** Sends a message with an id and settles with its `ack` or `error`; queued while disconnected. */
   function request(message: { type: string; [key: string]: unknown }, what: string, timeoutMs: number | undefined): Promise<any> {
     if (state === 'closed') return Promise.reject(new RealtimeClientError('closed', 'the client is closed'))
+    return new Promise((resolve, reject) => expect(message, what, timeoutMs, resolve, reject))
+  }
+
+  /** `request` with callbacks, called as the answer is read: before the frames after it in the same batch. */
+  function expect(
+    message: { type: string; [key: string]: unknown },
+    what: string,
+    timeoutMs: number | undefined,
+    resolve: (data: any) => void,
+    reject: (err: RealtimeClientError) => void
+  ): void {
     const id = nextId()
     const timeout = timeoutMs ?? ackTimeout
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Not sent yet: it must not go out later, after the caller was told it failed.
-        const queued = outbox.findIndex((o) => o.id === id)
-        if (queued !== -1) outbox.splice(queued, 1)
-        settle(id, new RealtimeClientError('timeout', `no ack for "${what}" within ${timeout} ms`))
-      }, timeout)
-      pending.set(id, { resolve, reject, timer, sent: false })
-      write({ ...message, id })
-    })
+    const timer = setTimeout(() => {
+      // Not sent yet: it must not go out later, after the caller was told it failed.
+      const queued = outbox.findIndex((o) => o.id === id)
+      if (queued !== -1) outbox.splice(queued, 1)
+      settle(id, new RealtimeClientError('timeout', `no ack for "${what}" within ${timeout} ms`))
+    }, timeout)
+    pending.set(id, { resolve, reject, timer, sent: false })
+    write({ ...message, id })
   }
 
   /** Whether the server would refuse the frame as too big (it closes the connection with 1009 for one). */
@@ -224,6 +245,13 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       case ServerType.Error:
         onError(frame)
         return
+      case ServerType.Presence:
+        settle(id, undefined, frame.data.members)
+        return
+      case ServerType.Join:
+      case ServerType.Leave:
+        onPresenceChange(frame)
+        return
     }
     if (room === undefined && id !== undefined) void answer(frame)
     else onEvent(frame)
@@ -251,7 +279,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         seq: 0,
         epoch: undefined,
         pendingId: undefined,
-        retry: false
+        retry: false,
+        members: undefined,
+        early: []
       }
       subs.set(frame.room, sub)
     }
@@ -259,7 +289,54 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     sub.pendingId = undefined
     sub.epoch = epoch
     if (!recovered) sub.seq = seq
+    if (sub.options.onPresence !== undefined) askPresence(sub)
     sub.options.onSubscribed?.({ recovered, seq, epoch, snapshot })
+  }
+
+  /** Presence is not replayed on resume: after each `subscribed` the list is asked again, and changes applied on top. */
+  function askPresence(sub: Sub): void {
+    sub.members = undefined
+    sub.early = []
+    expect(
+      { type: ClientType.Presence, room: sub.room },
+      ClientType.Presence,
+      undefined,
+      (list: PresenceMember[]) => {
+        if (subs.get(sub.room) !== sub) return
+        const members = new Map(list.map((member) => [member.user, member]))
+        sub.members = members
+        // A join or leave that overtook the answer: applying it again is harmless, skipping it could lose it.
+        for (const change of sub.early.splice(0)) applyChange(members, change)
+        reportPresence(sub, members, undefined)
+      },
+      (error: RealtimeClientError) => {
+        // A lost connection asks again after the next `subscribed`.
+        if (subs.get(sub.room) !== sub || error.code === 'disconnected' || error.code === 'closed') return
+        sub.options.onError?.(error)
+      }
+    )
+  }
+
+  function onPresenceChange(frame: any): void {
+    const sub = subs.get(frame.room)
+    if (sub?.options.onPresence === undefined) return
+    const change: PresenceChange = { kind: frame.type, member: frame.data }
+    if (sub.members === undefined) {
+      sub.early.push(change)
+      return
+    }
+    applyChange(sub.members, change)
+    reportPresence(sub, sub.members, change)
+  }
+
+  function applyChange(members: Map<string, PresenceMember>, { kind, member }: PresenceChange): void {
+    if (kind === 'join') members.set(member.user, member)
+    else members.delete(member.user)
+  }
+
+  function reportPresence(sub: Sub, members: Map<string, PresenceMember>, change: PresenceChange | undefined): void {
+    const onPresence = sub.options.onPresence as NonNullable<SubscribeOptions['onPresence']>
+    call((list) => onPresence(list, change), [...members.values()])
   }
 
   function onEvent(frame: any): void {
@@ -279,7 +356,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   }
 
   /** A throwing handler must not stop the others, nor the rest of a batch. */
-  function call(handler: (event: any) => void, frame: unknown): void {
+  function call<T>(handler: (event: T) => void, frame: T): void {
     try {
       handler(frame)
     } catch (err) {
@@ -448,7 +525,18 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return userId
     },
     subscribe(room, handler, subOptions = {}) {
-      const sub: Sub = { room, handler, options: subOptions, explicit: true, seq: 0, epoch: undefined, pendingId: undefined, retry: false }
+      const sub: Sub = {
+        room,
+        handler,
+        options: subOptions,
+        explicit: true,
+        seq: 0,
+        epoch: undefined,
+        pendingId: undefined,
+        retry: false,
+        members: undefined,
+        early: []
+      }
       subs.set(room, sub)
       if (ready) sendSubscribe(sub)
       return {
@@ -484,6 +572,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return request({ type: ClientType.Publish, room, data: { type, data } }, `publish ${type}`, publishOptions.timeout).then(
         () => undefined
       )
+    },
+    presence(room, presenceOptions = {}) {
+      return request({ type: ClientType.Presence, room }, ClientType.Presence, presenceOptions.timeout)
     },
     onStateChange(listener) {
       stateListeners.add(listener)

@@ -10,6 +10,8 @@ export {
   type ClientEventOf,
   type ClientOptions,
   type ClientState,
+  type PresenceChange,
+  type PresenceMember,
   type RealtimeClient,
   RealtimeClientError,
   type SubscribeInfo,
