@@ -264,6 +264,24 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     socket?.send(JSON.stringify({ type: ClientType.Subscribe, id: sub.pendingId, room: sub.room, data }))
   }
 
+  /** A subscription with nothing received yet, in place of any earlier one of the room. */
+  function newSub(room: string, handler: Sub['handler'], subOptions: SubscribeOptions, explicit: boolean): Sub {
+    const sub: Sub = {
+      room,
+      handler,
+      options: subOptions,
+      explicit,
+      seq: 0,
+      epoch: undefined,
+      pendingId: undefined,
+      retry: false,
+      members: undefined,
+      early: []
+    }
+    subs.set(room, sub)
+    return sub
+  }
+
   function onSubscribed(frame: any): void {
     let sub = subs.get(frame.room)
     // With an id it answers one of our subscribes: only the latest one for the room counts. An older answer (to a
@@ -271,19 +289,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     if (frame.id !== undefined && sub?.pendingId !== frame.id) return
     if (sub === undefined) {
       // The server joined this connection to a room.
-      sub = {
-        room: frame.room,
-        handler: undefined,
-        options: {},
-        explicit: false,
-        seq: 0,
-        epoch: undefined,
-        pendingId: undefined,
-        retry: false,
-        members: undefined,
-        early: []
-      }
-      subs.set(frame.room, sub)
+      sub = newSub(frame.room, undefined, {}, false)
     }
     const { seq, epoch, recovered, snapshot } = frame.data
     sub.pendingId = undefined
@@ -525,19 +531,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return userId
     },
     subscribe(room, handler, subOptions = {}) {
-      const sub: Sub = {
-        room,
-        handler,
-        options: subOptions,
-        explicit: true,
-        seq: 0,
-        epoch: undefined,
-        pendingId: undefined,
-        retry: false,
-        members: undefined,
-        early: []
-      }
-      subs.set(room, sub)
+      const sub = newSub(room, handler, subOptions, true)
       if (ready) sendSubscribe(sub)
       return {
         room,
