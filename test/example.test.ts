@@ -56,6 +56,8 @@ t.test('the example server prints a token and a watch command; the command strea
     t.match(lines, step, `it showed ${step}`)
   }
   t.notMatch(lines, /"type":"error"/)
+  const metrics = await (await fetch(new URL('/metrics', (command[command.indexOf('--url') + 1] as string).replace('ws:', 'http:')))).text()
+  t.match(metrics, /^realtime_messages_sent_total\{type="agent:result"\} 1$/m, 'the run shows in /metrics')
 
   server.kill('SIGTERM')
   t.equal(await serverExit, 0, 'the server shuts down cleanly on SIGTERM')

@@ -80,6 +80,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     // The demo lets any signed-in user watch any run.
     authorize: ({ user, room }) => room === `user:${user.sub}` || room.startsWith('workflow:'),
     presence: (room) => room.startsWith('workflow:'),
+    // Prometheus metrics at GET /metrics (prom-client is installed with the repository's dev dependencies).
+    metrics: true,
     presenceInfo: ({ user }) => ({ name: String(user.name ?? user.sub) }),
     // A page that opens a run already going redraws it from what the run emitted so far (known to the instance
     // that runs it: on Redis, a page on another instance follows the run from the moment it opens).
