@@ -79,7 +79,8 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   /**
    * Write coalescing: a frame for an idle connection goes out at once; while a burst lasts, the next frames of a
    * connection wait for the end of the event-loop turn (at most `windowMs`, default 2) or for `maxBytes` (default
-   * 64 KiB) and go out in one write, each still its own WebSocket frame. `false` writes every frame at once.
+   * 64 KiB) and go out in one write, each still its own WebSocket frame; while the burst goes on (turns less than
+   * `windowMs` apart), even a connection's first frame of a turn waits. `false` writes every frame at once.
    * Default `true`.
    */
   coalesce?: boolean | { windowMs?: number; maxBytes?: number }

@@ -61,6 +61,8 @@ export class Connection implements RealtimeConnection {
   private outBytes = 0
   /** The hub's write turn in which this connection last wrote at once. */
   private turn = -1
+  /** The turn after the one whose end flushed this connection's queue: in a burst, it queues from the start. */
+  private busyTurn = -1
 
   constructor(
     readonly id: string,
@@ -138,8 +140,13 @@ export class Connection implements RealtimeConnection {
       if (immediate || this.outBytes >= (coalesce as { maxBytes: number }).maxBytes) this.flush()
       return true
     }
-    if (coalesce === undefined || immediate || this.turn !== this.hub.turn) {
-      this.turn = this.hub.turn
+    if (coalesce === undefined) {
+      this.write(frame)
+      return true
+    }
+    const { turn } = this.hub
+    if (immediate || (this.turn !== turn && !(this.busyTurn === turn && this.hub.inBurst()))) {
+      this.turn = turn
       this.hub.wrote()
       this.write(frame)
       return true
@@ -157,6 +164,7 @@ export class Connection implements RealtimeConnection {
     this.out = undefined
     const bytes = this.outBytes
     this.outBytes = 0
+    this.busyTurn = this.hub.turn
     if (out.length === 1) this.write((out[0] as OutboundMessage).frame(this.deflateBits))
     else if (this.hub.opts.batch) {
       const parts: Buffer[] = [ARRAY_OPEN]

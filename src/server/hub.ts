@@ -69,10 +69,13 @@ export class Hub implements AdapterHandler {
   /**
    * Write coalescing: a turn lasts until the end of the event-loop turn in which something was written (or until
    * `coalesce.windowMs` passed). A connection writes its first frame of a turn at once and queues the next ones;
-   * the queues are flushed when the turn ends.
+   * the queues are flushed when the turn ends. A turn that begins within `coalesce.windowMs` of the last one's end
+   * continues a burst: connections that flushed then queue from their first frame.
    */
   turn = 0
   private turnEnding = false
+  private bursting = false
+  private turnEndedAt = 0
   private queued: Connection[] = []
   private queuedSince = 0
   closing = false
@@ -104,7 +107,14 @@ export class Hub implements AdapterHandler {
   wrote(): void {
     if (this.turnEnding) return
     this.turnEnding = true
+    this.bursting = performance.now() - this.turnEndedAt < (this.opts.coalesce as CoalesceSettings).windowMs
     setImmediate(this.endTurn)
+  }
+
+  /** Whether this turn continues a burst (it began soon after the last one ended). */
+  inBurst(): boolean {
+    this.wrote()
+    return this.bursting
   }
 
   /** A connection started queueing in this turn. */
@@ -124,6 +134,7 @@ export class Hub implements AdapterHandler {
     const queued = this.queued
     this.queued = []
     for (const conn of queued) conn.flush()
+    this.turnEndedAt = performance.now()
   }
 
   // Connections
