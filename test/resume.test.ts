@@ -1,4 +1,5 @@
 import t from 'tap'
+import { until } from './helpers/client.js'
 import { buildApp, connect, delay, logCapture } from './helpers/index.js'
 
 const thought = (n: number) => ({ type: 'agent:thought' as const, data: { runId: 'run', content: `event ${n}` } })
@@ -366,12 +367,19 @@ t.test('subscribes waiting for authorize are bounded by the room limit, duplicat
 })
 
 t.test('resubscribes to a held room are bounded too, and a snapshot failing after a cancel answers unsubscribed', async (t) => {
+  let snapshotStarted = false
+  let failSnapshot = () => {}
+  const failing = new Promise<void>((_resolve, reject) => {
+    failSnapshot = () => reject(new Error('snapshot store down'))
+  })
   const app = await buildApp(t, {
     authorize: () => delay(40).then(() => true),
     limits: { roomsPerConnection: 2, burst: 100 },
     snapshot: async ({ room }) => {
-      await delay(room === 'flaky' ? 40 : 0)
-      if (room === 'flaky') throw new Error('snapshot store down')
+      if (room !== 'flaky') return null
+      snapshotStarted = true
+      // Fails only once the test has cancelled the subscribe, however slow the machine.
+      await failing
       return null
     }
   })
@@ -381,7 +389,8 @@ t.test('resubscribes to a held room are bounded too, and a snapshot failing afte
   const replies = await Promise.all(Array.from({ length: 5 }, () => c.next()))
   t.equal(replies.filter((r) => r.type === 'error' && r.data.code === 'too_many_rooms').length, 3, 'two may wait, the rest are refused')
   c.send({ type: 'subscribe', id: 'flaky-1', room: 'flaky' })
-  await delay(60)
+  await until(() => snapshotStarted, 5000, 'the snapshot to start')
   await c.call({ type: 'unsubscribe', room: 'flaky' })
+  failSnapshot()
   t.same(await c.next(), { type: 'unsubscribed', id: 'flaky-1', room: 'flaky' })
 })
