@@ -1,0 +1,27 @@
+// Contender 1: fastify-realtime through its public API only, loaded from the built package (dist/) by its name,
+// with its defaults: JWT verified before the upgrade, envelope with seq and ts, history on. `authorize` lets every
+// client into the benchmark's room; each client has its own user, as the per-user connection limit expects.
+import Fastify from 'fastify'
+import type RealtimePlugin from '../../../src/index.js'
+import { EVENT_TYPE, ROOM, SECRET } from '../common.js'
+import { host } from '../host.js'
+
+// A name, not a path: the package resolves itself through its export map, as an installed one would.
+const PACKAGE = 'fastify-realtime'
+
+host(async () => {
+  const realtime: typeof RealtimePlugin = (await import(PACKAGE)).default
+  const app = Fastify({ logger: false })
+  await app.register(realtime, { jwt: { secret: SECRET }, authorize: ({ room }) => room === ROOM })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return {
+    port: (app.server.address() as { port: number }).port,
+    emit(data) {
+      app.realtime.emit(ROOM, { type: EVENT_TYPE, data }).catch((err: unknown) => {
+        console.error(err)
+        process.exit(1)
+      })
+    },
+    subscribers: () => app.realtime.stats().subscriptions
+  }
+})
