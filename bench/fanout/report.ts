@@ -24,6 +24,8 @@ export interface Run {
   error?: string
   /** Wall time of the whole run, processes included. */
   seconds?: number
+  /** The measured part, in µs of the monotonic clock (the time base of a --cpu-prof profile too). */
+  window?: { from: number; to: number }
   clients?: number
   events?: number
   expected?: number

@@ -8,7 +8,7 @@
 //
 // See bench/README.md for what is measured and how to read it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -278,6 +278,7 @@ async function runOne(
       const m1 = await server.call<Mark>('mark', {}, t)
       return {
         ok: r.failed === 0,
+        window: { from: m0.at, to: m1.at },
         connections: r.connected,
         failed: r.failed,
         errors: r.errors,
@@ -305,6 +306,7 @@ async function runOne(
     const cpu = cpuBetween(m0, m1)
     return {
       ok: warm.complete && r.complete && r.extra + r.unexpected + r.outOfOrder + warm.outOfOrder === 0,
+      window: { from: m0.at, to: m1.at },
       clients,
       events,
       expected: clients * events,
@@ -432,11 +434,16 @@ async function main(): Promise<void> {
   console.error(`wrote ${relative(process.cwd(), join(o.out, 'server.md'))} and server.json (${meta.durationS} s)`)
 
   if (o.cpuProf !== undefined) {
-    const mine = new Set(o.scenarios.flatMap((s) => Array.from({ length: o.reps }, (_, i) => profileName(s, i + 1))))
-    const files = (await readdir(o.cpuProf)).filter((f) => mine.has(f)).sort()
-    for (const f of files) {
-      console.error(`\n${f}: top of the profile (self time)`)
-      console.error(topOfProfile(JSON.parse(await readFile(join(o.cpuProf, f), 'utf8')), 15))
+    // The measured part of each run only: connecting the clients is not what a delivery costs.
+    for (const s of o.scenarios) {
+      for (const [i, run] of (runs[s.id]?.realtime ?? []).entries()) {
+        const file = join(o.cpuProf, profileName(s, i + 1))
+        const profile = await readFile(file, 'utf8').catch(() => undefined)
+        if (profile === undefined) continue
+        const window = s.kind === 'idle' ? undefined : run.window
+        console.error(`\n${relative(process.cwd(), file)}: top by self time${window === undefined ? '' : ', measured part'}`)
+        console.error(topOfProfile(JSON.parse(profile), 15, window))
+      }
     }
   }
   const failed = Object.values(runs)
