@@ -51,28 +51,35 @@ t.test('a burst goes out as one frame at once and the rest in one write at the e
   t.ok(reads <= 10, `the client read it all in ${reads} chunks`)
 })
 
-t.test('a burst over several turns queues from the first frame of each; after a pause, a frame goes out at once', async (t) => {
-  const app = await buildApp(t, { authorize: () => true, coalesce: { windowMs: 1000 } })
-  const c = await subscribed(app)
-  const server = serverSide(app)
-  await delay(1100)
-  let before = server.written()
-  const first = burst(app, 10)
-  t.ok(server.written() > before, 'the first frame of the first turn goes out at once')
-  await first
-  await nextTurn()
-  before = server.written()
-  const second = burst(app, 10, 'r', 10)
-  t.equal(server.written(), before, 'the next turn continues the burst: nothing written until it ends')
-  await second
-  await nextTurn()
-  t.ok(server.written() > before + 10 * 100, 'then the ten go out together')
-  await delay(1100)
-  before = server.written()
-  void app.realtime.emit('r', thought('after the pause'))
-  t.ok(server.written() > before, 'after a pause longer than the window, at once again')
-  t.equal((await c.collect('agent:thought', 21)).at(-1)?.data.content, 'after the pause')
-})
+t.test(
+  'a burst over several turns queues from the first frame of each, for up to the window; after a pause, a frame goes out at once',
+  async (t) => {
+    const app = await buildApp(t, { authorize: () => true, coalesce: { windowMs: 1000 } })
+    const c = await subscribed(app)
+    const server = serverSide(app)
+    await delay(1100)
+    let before = server.written()
+    const first = burst(app, 10)
+    t.ok(server.written() > before, 'the first frame of the first turn goes out at once')
+    await first
+    await nextTurn()
+    before = server.written()
+    const second = burst(app, 10, 'r', 10)
+    t.equal(server.written(), before, 'the next turn continues the burst: nothing written until it ends')
+    await second
+    await nextTurn()
+    t.equal(server.written(), before, 'nor at the end of that turn: the queue fills across turns for the window')
+    const third = burst(app, 10, 'r', 20)
+    await third
+    await until(() => server.written() > before + 20 * 100, 5000, 'the window to end')
+    t.pass('then the twenty go out together')
+    await delay(1100)
+    before = server.written()
+    void app.realtime.emit('r', thought('after the pause'))
+    t.ok(server.written() > before, 'after a pause longer than the window, at once again')
+    t.equal((await c.collect('agent:thought', 31)).at(-1)?.data.content, 'after the pause')
+  }
+)
 
 t.test('coalesce: false writes every frame at once', async (t) => {
   const app = await buildApp(t, { authorize: () => true, coalesce: false })

@@ -75,7 +75,9 @@ export class Hub implements AdapterHandler {
   turn = 0
   private turnEnding = false
   private bursting = false
-  private turnEndedAt = 0
+  /** When queues were last flushed at the end of a turn or window. */
+  private turnEndedAt = Number.NEGATIVE_INFINITY
+  private windowTimer: NodeJS.Timeout | undefined
   private queued: Connection[] = []
   private queuedSince = 0
   closing = false
@@ -124,12 +126,32 @@ export class Hub implements AdapterHandler {
     this.wrote()
   }
 
+  /**
+   * The end of an event-loop turn that wrote. What waited is written now, unless the turn continued a burst and the
+   * oldest frame has waited less than `coalesce.windowMs`: then the queues keep filling, across turns, until then.
+   */
   private readonly endTurn = (): void => {
     this.turnEnding = false
+    if (this.queued.length === 0) {
+      this.turn++
+      return
+    }
+    const left = (this.opts.coalesce as CoalesceSettings).windowMs - (performance.now() - this.queuedSince)
+    if (this.bursting && left > 0) {
+      this.windowTimer ??= setTimeout(this.endWindow, left).unref()
+      return
+    }
+    this.flushAll()
+  }
+
+  private readonly endWindow = (): void => {
+    this.windowTimer = undefined
     this.flushAll()
   }
 
   private flushAll(): void {
+    clearTimeout(this.windowTimer)
+    this.windowTimer = undefined
     this.turn++
     const queued = this.queued
     this.queued = []
