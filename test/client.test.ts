@@ -160,19 +160,25 @@ t.test('a token function that fails is retried after the backoff', async (t) => 
 
 t.test('a token about to expire is refreshed with auth before the server would close the connection', async (t) => {
   const app = await buildApp(t)
-  let calls = 0
+  // `exp` counts whole seconds, so a token "valid for 5 s" has 4 to 5 s left: with refreshBeforeExpiry 2 the client
+  // sends the new one at least 1.5 s before the server would close, a margin that a loaded machine does not eat.
+  const expiries: number[] = []
   const client = sdk(t, app, {
-    refreshBeforeExpiry: 1,
+    refreshBeforeExpiry: 2,
     token: () => {
-      calls++
-      return sign('alice', { exp: Math.floor(Date.now() / 1000) + 2 })
+      const exp = Math.floor(Date.now() / 1000) + 5
+      expiries.push(exp)
+      return sign('alice', { exp })
     }
   })
-  await until(() => client.state === 'open')
+  await until(() => client.state === 'open', 10_000, 'the client to open')
   const first = client.connectionId
-  await delay(3500)
+  await until(() => expiries.length >= 2, 10_000, 'the token function to be asked again')
+  // Past the first token's exp (and the server's timer for it, which fires before this poll's later one).
+  const firstExpiry = (expiries[0] as number) * 1000
+  await until(() => Date.now() > firstExpiry + 200, 10_000, 'the first token to expire')
   t.equal(client.connectionId, first, 'still the same connection past the first exp')
-  t.ok(calls >= 2, `the token function was asked again (${calls})`)
+  t.ok(app.realtime.connection(first as string) !== undefined, 'the server still holds it')
 })
 
 t.test('a close code that forbids reconnecting ends in closed; so does running out of attempts', async (t) => {

@@ -9,6 +9,9 @@ import { SECRET, sign } from '../helpers/index.js'
 
 const CLIENTS = 1000
 
+// 7 s on a quiet 2-core machine; a loaded one may take minutes, which is no failure: the spread is reported.
+t.setTimeout(900_000)
+
 async function start(port: number, upgrades: number[]): Promise<FastifyInstance> {
   const app = Fastify()
   app.addHook('onRequest', async (request) => {
@@ -32,7 +35,7 @@ t.test(`${CLIENTS} clients after a server restart: all back and resubscribed, sp
   t.teardown(() => {
     for (const c of clients) c.close()
   })
-  await until(() => first.realtime.stats().subscriptions === CLIENTS, 30_000, 'every client subscribed')
+  await until(() => first.realtime.stats().subscriptions === CLIENTS, 300_000, 'every client subscribed')
 
   const upgrades: number[] = []
   const stopped = Date.now()
@@ -40,7 +43,7 @@ t.test(`${CLIENTS} clients after a server restart: all back and resubscribed, sp
   await new Promise((r) => setTimeout(r, 300))
   const second = await start(port, upgrades)
   t.teardown(() => second.close())
-  await until(() => second.realtime.stats().subscriptions === CLIENTS, 60_000, 'every client back and resubscribed')
+  await until(() => second.realtime.stats().subscriptions === CLIENTS, 300_000, 'every client back and resubscribed')
   const allBack = Date.now() - stopped
 
   const buckets = new Map<number, number>()
