@@ -4,6 +4,26 @@ import { buildApp, connect, delay, logCapture } from './helpers/index.js'
 
 const thought = (n: number) => ({ type: 'agent:thought' as const, data: { runId: 'run', content: `event ${n}` } })
 
+/** A hook that holds every caller until `open()`; `entered` counts the callers held so far. */
+function gate() {
+  let open = () => {}
+  const opened = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  const g = {
+    entered: 0,
+    open,
+    async pass(): Promise<void> {
+      g.entered++
+      await opened
+    }
+  }
+  return g
+}
+
+/** Lets what a released gate resumes run to its end (its continuations are microtasks and loop turns). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
+
 async function emitRange(app: Awaited<ReturnType<typeof buildApp>>, room: string, from: number, to: number) {
   for (let n = from; n <= to; n++) await app.realtime.emit(room, thought(n))
 }
@@ -257,22 +277,26 @@ t.test('a failing snapshot hook answers internal and subscribes nothing', async 
 })
 
 t.test('a connection that closes while authorize or the snapshot runs subscribes nothing', async (t) => {
+  const gates = { 'slow-auth': gate(), 'slow-snap': gate() }
   const app = await buildApp(t, {
     authorize: async ({ room }) => {
-      await delay(room === 'slow-auth' ? 50 : 0)
+      if (room === 'slow-auth') await gates[room].pass()
       return true
     },
     snapshot: async ({ room }) => {
-      await delay(room === 'slow-snap' ? 50 : 0)
+      if (room === 'slow-snap') await gates[room].pass()
       return null
     }
   })
-  for (const room of ['slow-auth', 'slow-snap']) {
+  for (const room of ['slow-auth', 'slow-snap'] as const) {
     const c = await connect(app)
     c.send({ type: 'subscribe', room })
-    await delay(10)
+    await until(() => gates[room].entered === 1, 10_000, `the subscribe to reach ${room}`)
     await c.close()
-    await delay(80)
+    await until(() => app.realtime.stats().connections === 0, 10_000, 'the server to drop the connection')
+    gates[room].open()
+    await settle()
+    await delay(20)
     t.equal(app.realtime.stats().subscriptions, 0, room)
   }
 })
@@ -299,12 +323,13 @@ t.test('a history.rooms function that throws answers the subscribe with internal
 })
 
 t.test('a room stays resumable for its ttl after its last subscriber drops, however quiet it was before', async (t) => {
-  const app = await buildApp(t, { authorize: () => true, history: { ttl: 400 } })
+  // Quiet for longer than the ttl before the drop; back well inside the ttl after it, even on a loaded machine.
+  const app = await buildApp(t, { authorize: () => true, history: { ttl: 1500 } })
   const c = await connect(app)
   const { epoch } = (await c.subscribe('quiet')).data
-  await delay(450)
+  await delay(1600)
   await c.close()
-  await delay(250)
+  await delay(100)
   const again = await connect(app)
   t.same((await again.subscribe('quiet', { since: 0, epoch })).data, { seq: 0, epoch, recovered: true })
 })
@@ -320,24 +345,28 @@ t.test('subscribes waiting for the snapshot count towards the room limit', async
 })
 
 t.test('an unsubscribe cancels a subscribe still waiting for authorize or the snapshot', async (t) => {
+  const gates = { 'slow-auth': gate(), 'slow-snap': gate() }
   const app = await buildApp(t, {
     authorize: async ({ room }) => {
-      await delay(room === 'slow-auth' ? 200 : 0)
+      if (room === 'slow-auth') await gates[room].pass()
       return true
     },
     snapshot: async ({ room }) => {
-      await delay(room === 'slow-snap' ? 200 : 0)
+      if (room === 'slow-snap') await gates[room].pass()
       return { room }
     }
   })
   const c = await connect(app)
-  for (const room of ['slow-auth', 'slow-snap']) {
+  for (const room of ['slow-auth', 'slow-snap'] as const) {
     c.send({ type: 'subscribe', id: `s-${room}`, room })
-    await delay(10)
+    await until(() => gates[room].entered === 1, 10_000, `the subscribe to reach ${room}`)
     const reply = await c.call({ type: 'unsubscribe', room })
     t.equal(reply.type, 'unsubscribed', room)
   }
-  await delay(300)
+  gates['slow-auth'].open()
+  gates['slow-snap'].open()
+  await settle()
+  await delay(50)
   t.same(
     c.frames.filter((f) => f.type === 'subscribed'),
     [],
