@@ -349,22 +349,33 @@ t.test('backoff is exponential with full jitter, capped', async (t) => {
 
 t.test('an ack in flight when the connection drops is rejected as disconnected', async (t) => {
   const app = await buildApp(t)
-  app.realtime.handle('slow', Type.Object({}), () => delay(300))
+  // The handler answers only after the drop, however slow the machine: the ack is in flight, not raced by a delay.
+  let handling = false
+  let finish = () => {}
+  const dropped = new Promise<void>((resolve) => {
+    finish = resolve
+  })
+  t.teardown(finish)
+  app.realtime.handle('slow', Type.Object({}), async () => {
+    handling = true
+    await dropped
+  })
   const client = sdk(t, app, { token: sign('alice') })
   await until(() => client.state === 'open')
   const pending = client.send('slow', {})
-  await delay(20)
+  await until(() => handling, 10_000, 'the handler to run')
   app.realtime.connection(client.connectionId as string)?.close(1012)
   await t.rejects(pending, { code: 'disconnected', message: 'the connection was lost before the ack' })
   await until(() => client.state === 'open')
 })
 
 t.test('a quiet but healthy server answers the watchdog ping and keeps the connection', async (t) => {
-  const app = await buildApp(t, { heartbeat: { interval: 40, timeout: 1000 } })
-  const client = sdk(t, app, { token: sign('alice'), heartbeatTimeout: 40 })
+  // Intervals of 250 ms: a loaded machine's stalls stay shorter, so a late-read pong cannot pass for a silent server.
+  const app = await buildApp(t, { heartbeat: { interval: 250, timeout: 5000 } })
+  const client = sdk(t, app, { token: sign('alice'), heartbeatTimeout: 250 })
   await until(() => client.state === 'open')
   const id = client.connectionId
-  await delay(400)
+  await delay(2600)
   t.equal(client.connectionId, id, 'the same connection after ten silent intervals')
   t.ok(app.realtime.stats().messagesIn >= 3, 'the client pinged while the server was quiet')
 })
