@@ -102,14 +102,15 @@ export function adapterContract(t: Test, target: ContractTarget): void {
 
   t.test('events older than the ttl leave the history; a room idle past its ttl starts a new epoch', async (t) => {
     const { adapter } = await started(t, target)
-    const short = { size: 10, ttl: 150 }
+    // Margins of half a second each way: a loaded machine stretches a delay, and the ttl must still fall between them.
+    const short = { size: 10, ttl: 1000 }
     const first = await adapter.publish('x', event('1'), short)
-    await delay(100)
+    await delay(700)
     await adapter.publish('x', event('2'), short)
-    await delay(80)
+    await delay(500)
     t.equal((await adapter.history('x', { since: 0, epoch: first.epoch }, short)).events, undefined, 'event 1 is too old')
     t.same((await adapter.history('x', { since: 1, epoch: first.epoch }, short)).events?.length, 1, 'event 2 is not')
-    await delay(200)
+    await delay(1200)
     const after = await adapter.publish('x', event('3'), short)
     t.equal(after.seq, 1, 'a new run of seq')
     t.not(after.epoch, first.epoch, 'with a new epoch')
@@ -117,10 +118,11 @@ export function adapterContract(t: Test, target: ContractTarget): void {
 
   t.test('a subscribed room stays alive past its ttl', async (t) => {
     const { adapter } = await started(t, target)
-    const short = { size: 10, ttl: 300 }
+    // Kept alive every half ttl: a ttl of 1 s leaves room for a loaded machine's stalls; three ttls pass.
+    const short = { size: 10, ttl: 1000 }
     await adapter.subscribe('kept', short)
     const first = await adapter.publish('kept', event('1'), short)
-    await delay(900)
+    await delay(3000)
     const next = await adapter.publish('kept', event('2'), short)
     t.same(next, { seq: 2, epoch: first.epoch })
     await adapter.unsubscribe('kept')
