@@ -33,6 +33,45 @@ t.test('a client that does not answer pings is terminated and cleaned up; one th
   t.ok(logs.records().some((r) => r.msg === 'realtime connection terminated' && r.why === 'heartbeat timeout' && r.userId === 'zombie'))
 })
 
+t.test('a stall right after a ping does not reap a connection whose pong arrived during it', async (t) => {
+  const app = await buildApp(t, { heartbeat: { interval: 300, timeout: 100 } })
+  // The client lives in another process, so it answers the ping while this one is blocked.
+  const script = `const WebSocket = require('ws')
+const ws = new WebSocket(process.argv[1], { headers: { authorization: 'Bearer ' + process.argv[2] } })
+ws.on('message', (d) => { if (String(d).includes('"ready"')) console.log('ready') })
+ws.on('close', (code) => { console.log('closed ' + code); process.exit(0) })`
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['-e', script, wsUrl(app), sign('far')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const deadline = Date.now() + 30_000
+  while (!out.includes('ready') && Date.now() < deadline) await delay(10)
+  const [server] = [...app.websocketServer.clients]
+  const ping = (server as WebSocket).ping.bind(server)
+  let stalls = 0
+  ;(server as WebSocket).ping = (...args: Parameters<WebSocket['ping']>) => {
+    ping(...args)
+    // Once the reap timer is armed, block the loop past its timeout: the pong arrives meanwhile, unread.
+    if (stalls++ < 2) {
+      setImmediate(() => {
+        const until = Date.now() + 250
+        while (Date.now() < until) {
+          // a stall
+        }
+      })
+    }
+  }
+  while (stalls < 2 && Date.now() < deadline) await delay(20)
+  await delay(400)
+  t.equal(app.realtime.stats().connections, 1, 'still connected after two stalled heartbeats')
+  t.notMatch(out, /closed/)
+})
+
 t.test('a timeout longer than the interval still reaps a dead client', async (t) => {
   const app = await buildApp(t, { heartbeat: { interval: 40, timeout: 100 } })
   const silent = new TestClient(new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('zombie')}` }, autoPong: false }))

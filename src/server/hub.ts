@@ -710,9 +710,12 @@ export class Hub implements AdapterHandler {
     // Rounds may overlap when the timeout is longer than the interval; each keeps its own timer.
     const timer = setTimeout(() => {
       this.reapTimers.delete(timer)
-      for (const conn of this.connections.values()) {
-        if (conn.lastSeen < round) conn.terminate('heartbeat timeout')
-      }
+      // After a stall, a pong may be waiting in a socket: let the loop read what arrived before judging anyone.
+      setImmediate(() => {
+        for (const conn of this.connections.values()) {
+          if (conn.lastSeen < round) conn.terminate('heartbeat timeout')
+        }
+      })
     }, this.opts.heartbeat.timeout).unref()
     this.reapTimers.add(timer)
   }
