@@ -13,7 +13,7 @@ import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redact
 import { Connection } from './server/connection.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
-import type { RealtimeApi, RealtimeUser } from './types.js'
+import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
 
@@ -81,6 +81,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     stats: () => hub.stats(),
     close: async () => hub.close()
   }
+  Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)
 
   fastify.route({

@@ -3,6 +3,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AgentEvents, EventRegistry } from './events.js'
 
+/** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
+export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
+
 /** The verified JWT payload of a connection. `sub` is the user id. */
 export interface RealtimeUser {
   sub: string
