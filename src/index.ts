@@ -13,6 +13,7 @@ export type {
   StreamPosition
 } from './adapters/adapter.js'
 export { memoryAdapter } from './adapters/memory.js'
+export type { AsyncApiDocument, AsyncApiInfo } from './asyncapi.js'
 export {
   FST_REALTIME_ADAPTER_FAILED,
   FST_REALTIME_BAD_SUBPROTOCOL,

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
+import type { AsyncApiInfo } from './asyncapi.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
 import type { MetricsSettings } from './server/metrics.js'
@@ -97,6 +98,11 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * for none. Default `false`.
    */
   metrics?: boolean | MetricsRegistry | { registry?: MetricsRegistry; prefix?: string; route?: string | false }
+  /**
+   * Serve `app.realtime.asyncapi()` at `GET <path>/asyncapi.json`, to anyone who can reach the app: `true`, or the
+   * document's `{ title, version, description }`. Default `false` (the method works either way).
+   */
+  asyncapi?: boolean | AsyncApiInfo
 }
 
 /** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
@@ -198,6 +204,7 @@ export interface ResolvedOptions {
   readonly coalesce: CoalesceSettings | undefined
   readonly batch: boolean
   readonly metrics: MetricsSettings | undefined
+  readonly asyncapi: { readonly route: boolean; readonly info: AsyncApiInfo }
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -326,7 +333,8 @@ const KNOWN = new Set([
   'deflate',
   'coalesce',
   'batch',
-  'metrics'
+  'metrics',
+  'asyncapi'
 ])
 
 const ADAPTER_METHODS = [
@@ -380,6 +388,18 @@ function resolveMetrics(value: unknown): MetricsSettings | undefined {
   if (route !== false && (typeof route !== 'string' || !route.startsWith('/')))
     fail('metrics.route', 'false or a path starting with "/"', route)
   return Object.freeze({ registry: registry as MetricsSettings['registry'], prefix, route: route as string | false })
+}
+
+function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
+  if (value === undefined || typeof value === 'boolean') return Object.freeze({ route: value === true, info: {} })
+  const given = plainObject('asyncapi', value)
+  for (const key of Object.keys(given)) {
+    if (!['title', 'version', 'description'].includes(key)) {
+      throw new FST_REALTIME_INVALID_OPTION(`unknown option "asyncapi.${key}" (known: title, version, description)`)
+    }
+    if (typeof given[key] !== 'string') fail(`asyncapi.${key}`, 'a string', given[key])
+  }
+  return Object.freeze({ route: true, info: Object.freeze({ ...given }) as AsyncApiInfo })
 }
 
 function resolvePresence(value: unknown): (room: string) => boolean {
@@ -472,6 +492,7 @@ export function resolveOptions(
     deflate: resolveDeflate(opts.deflate),
     coalesce: resolveCoalesce(opts.coalesce),
     batch: boolean('batch', opts.batch, false),
-    metrics: resolveMetrics(opts.metrics)
+    metrics: resolveMetrics(opts.metrics),
+    asyncapi: resolveAsyncApi(opts.asyncapi)
   })
 }

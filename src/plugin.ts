@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
@@ -79,6 +80,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     presence: (room) => hub.presence(room),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
+    asyncapi: () =>
+      asyncapiDocument({
+        path,
+        events: opts.events,
+        messages: new Map([...hub.handlers].map(([type, registered]) => [type, registered.schema])),
+        info: opts.asyncapi.info
+      }),
     close: async () => hub.close()
   }
   Object.defineProperty(api, kPath, { value: path })
@@ -104,6 +112,10 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       conn.start(opts.heartbeat.interval)
     }
   })
+
+  if (opts.asyncapi.route) {
+    fastify.get(`${opts.path.replace(/\/$/, '')}/asyncapi.json`, async () => api.asyncapi())
+  }
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)

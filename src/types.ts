@@ -1,6 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
+import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -119,6 +120,11 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   /** The connection with this id on this instance, if any. */
   connection(id: string): RealtimeConnection | undefined
   stats(): RealtimeStats
+  /**
+   * The endpoint as an AsyncAPI 3.0 document: every control message, registry event and `handle()` type, with their
+   * schemas. With the `asyncapi` option it is also served at `GET <path>/asyncapi.json`.
+   */
+  asyncapi(): AsyncApiDocument
   /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
   close(): Promise<void>
 }

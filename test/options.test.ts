@@ -99,7 +99,14 @@ t.test('every wrong option fails register with a message that names it', async (
     ['coalesce.windowMs zero', { jwt, coalesce: { windowMs: 0 } }, 'option "coalesce.windowMs" must be a positive integer'],
     ['coalesce.maxBytes fractional', { jwt, coalesce: { maxBytes: 1.5 } }, 'option "coalesce.maxBytes" must be a positive integer'],
     ['batch a string', { jwt, batch: 'yes' }, 'option "batch" must be a boolean (got string)'],
-    ['limits.volatileBytes zero', { jwt, limits: { volatileBytes: 0 } }, 'option "limits.volatileBytes" must be a positive integer']
+    ['limits.volatileBytes zero', { jwt, limits: { volatileBytes: 0 } }, 'option "limits.volatileBytes" must be a positive integer'],
+    ['asyncapi a string', { jwt, asyncapi: 'yes' }, 'option "asyncapi" must be an object (got string)'],
+    ['asyncapi.title a number', { jwt, asyncapi: { title: 1 } }, 'option "asyncapi.title" must be a string (got number)'],
+    [
+      'an unknown asyncapi field',
+      { jwt, asyncapi: { servers: [] } },
+      'unknown option "asyncapi.servers" (known: title, version, description)'
+    ]
   ]
   for (const [name, options, message] of cases) {
     await t.rejects(

@@ -152,6 +152,25 @@ export const Event = Type.Object(
 /** A server request (`app.realtime.request`), answered with `reply`. */
 export const ServerRequest = Type.Object({ type: Type.String({ minLength: 1 }), id: Id, data: Type.Unknown() }, strict)
 
+// One registry or handle() type as a whole message, for the AsyncAPI document.
+
+/** A registry event of one type, as subscribers receive it. */
+export const eventOf = (type: string, data: TSchema) =>
+  Type.Object(
+    {
+      type: Type.Literal(type),
+      room: Room,
+      seq: Type.Optional(Type.Integer({ minimum: 1, description: 'absent on volatile events' })),
+      data,
+      ts: Type.String({ format: 'date-time' })
+    },
+    strict
+  )
+/** A registry type sent as a server request (`request()`), answered with `reply`. */
+export const requestOf = (type: string, data: TSchema) => Type.Object({ type: Type.Literal(type), id: Id, data }, strict)
+/** A client message registered with `handle()`; with an `id` it is answered with `ack` or `error`. */
+export const messageOf = (type: string, data: TSchema) => Type.Object({ type: Type.Literal(type), id: Type.Optional(Id), data }, strict)
+
 export interface Checker<T = unknown> {
   check(value: unknown): value is T
   /** The first error as `path: message`, e.g. `/data/since: Expected integer`. */

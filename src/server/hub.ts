@@ -31,6 +31,8 @@ import { OutboundMessage } from './outbound.js'
 import { JoinTicket, Room } from './room.js'
 
 interface RegisteredHandler {
+  /** The data schema given to `handle()`, for the AsyncAPI document. */
+  readonly schema: TSchema
   readonly check: Checker
   readonly handler: Handler<unknown, unknown>
 }
@@ -642,7 +644,7 @@ export class Hub implements AdapterHandler {
     if (this.handlers.has(type)) throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): a handler is already registered`)
     if (!isSchema(schema)) throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): schema must be a TypeBox schema`)
     if (typeof handler !== 'function') throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): handler must be a function`)
-    this.handlers.set(type, { check: compile(schema as TSchema), handler: handler as Handler<unknown, unknown> })
+    this.handlers.set(type, { schema: schema as TSchema, check: compile(schema as TSchema), handler: handler as Handler<unknown, unknown> })
   }
 
   // Server requests
