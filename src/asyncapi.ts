@@ -68,6 +68,13 @@ const CLIENT: Record<string, Message> = {
     replies: answered
   },
   reply: { name: ClientType.Reply, summary: 'The answer to a server request', payload: S.Reply, correlated: true, replies: ['error'] },
+  cancel: {
+    name: ClientType.Cancel,
+    summary: 'Cancel a run of a room, if authorize allows it',
+    payload: S.Cancel,
+    correlated: true,
+    replies: answered
+  },
   presenceRequest: {
     name: ClientType.Presence,
     summary: 'Ask who is present in a room',

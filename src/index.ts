@@ -27,6 +27,7 @@ export {
   FST_REALTIME_REQUEST_DISCONNECTED,
   FST_REALTIME_REQUEST_REJECTED,
   FST_REALTIME_REQUEST_TIMEOUT,
+  FST_REALTIME_RUN_CANCELLED,
   FST_REALTIME_SERVER_FULL,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
@@ -50,5 +51,6 @@ export type {
   RealtimeStats,
   RealtimeUser,
   RegisteredEvents,
-  RequestOptions
+  RequestOptions,
+  RunTarget
 } from './types.js'

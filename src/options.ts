@@ -7,13 +7,18 @@ import type { MetricsSettings } from './server/metrics.js'
 import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
-/** What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? */
+/**
+ * What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? `subscribe`: receive the room's
+ * events. `cancel`: cancel the run `runId` of the room (a client's `cancel` message).
+ */
 export interface AuthorizeContext {
   readonly user: RealtimeUser
   readonly room: string
   readonly connection: RealtimeConnection
   /** `subscribe` for a client's subscribe; `publish` for a client's `publish` (asked once per connection and room). */
-  readonly action: 'subscribe' | 'publish'
+  readonly action: 'subscribe' | 'publish' | 'cancel'
+  /** The run a `cancel` is for. */
+  readonly runId?: string
 }
 
 export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {

@@ -12,6 +12,7 @@ import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
+import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
@@ -24,11 +25,19 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
   if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
-  await adapter.init(hub, fastify.log)
+  // Publications of the control room are signals between instances; every other one is the hub's.
+  await adapter.init(
+    {
+      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.publication(pub)),
+      resync: () => hub.resync()
+    },
+    fastify.log
+  )
   // Closed last: connections are closed (preClose) before the adapter goes.
   fastify.addHook('onClose', async () => {
     await adapter.close?.()
   })
+  await hub.control.start()
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
@@ -78,6 +87,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     join: (target, room) => hub.joinTarget(target, room),
     leave: (target, room) => hub.leave(target, room),
     presence: (room) => hub.presence(room),
+    run: (target, fn) => hub.runs.run(target, fn),
+    cancel: (target) => hub.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
     asyncapi: () =>

@@ -77,6 +77,8 @@ export interface TestClient<E extends EventRegistry = RegisteredEvents, M extend
   next(type?: (typeof ServerType)[keyof typeof ServerType], options?: NextOptions): Promise<TestFrame>
   /** Sends a `handle()` message and resolves with its ack; rejects with a `RealtimeClientError` carrying the error code. */
   send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>): Promise<R>
+  /** Cancels a run (`app.realtime.run()`); resolves with the ack, rejects with the error code (`forbidden`, …). */
+  cancel(room: string, runId: string): Promise<void>
   /** Answers a server request with `reply`. */
   answer(request: { readonly id?: string }, data: unknown): void
   /** Declines a server request: a `reply` with an error. */
@@ -231,6 +233,9 @@ export async function connectTest<E extends EventRegistry = RegisteredEvents, M 
     },
     async send(type, data) {
       return (await call({ type, data }, `"${type}"`)).data
+    },
+    async cancel(room, runId) {
+      await call({ type: ClientType.Cancel, room, data: { runId } }, `cancel "${runId}"`)
     },
     answer(request, data) {
       ws.send(JSON.stringify({ type: ClientType.Reply, id: request.id, data }))

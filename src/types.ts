@@ -74,6 +74,12 @@ export interface RequestOptions {
   timeout?: number
 }
 
+/** A run that can be cancelled: its room (what `authorize` decides on) and its id. */
+export interface RunTarget {
+  readonly room: string
+  readonly runId: string
+}
+
 export interface RealtimeStats {
   readonly connections: number
   /** Rooms with at least one subscriber on this instance. */
@@ -115,6 +121,14 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   join(target: JoinTarget, room: string): Promise<number>
   /** Unsubscribes connections from a room. Returns how many left. */
   leave(target: JoinTarget, room: string): number
+  /**
+   * Runs `fn` with an `AbortSignal` that a `cancel` of `runId` in `room` aborts, from a client (allowed by `authorize`
+   * with `action: 'cancel'`) or from `cancel()`, on any instance. Resolves or rejects as `fn` does; the run can be
+   * cancelled until then. `signal.reason` is a `FST_REALTIME_RUN_CANCELLED` error naming who cancelled.
+   */
+  run<T>(target: RunTarget, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
+  /** Cancels a run from the server (e.g. an HTTP route), on every instance. */
+  cancel(target: RunTarget): Promise<void>
   /** The users present in a room (with `presence` on for it), across every instance. */
   presence(room: string): Promise<PresenceMember[]>
   /** The connection with this id on this instance, if any. */

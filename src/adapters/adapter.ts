@@ -31,6 +31,9 @@
  *    subscribed instance for the room's ttl), the next publication starts at seq 1 with a new epoch. Positions of
  *    an old epoch are never resumed into the new one.
  *
+ * The plugin also publishes volatile signals between instances (a run cancelled, a question settled) on one internal
+ * room that every instance subscribes to at start; to the adapter it is a room like any other.
+ *
  * Errors: a method that cannot reach its backend rejects (the hub turns that into a clear error for the caller of
  * `emit()`, or an `internal` error reply for a client's subscribe). It never throws synchronously, and it never
  * calls `AdapterHandler` from inside a failed call.

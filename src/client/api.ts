@@ -135,6 +135,11 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
    * Resolves once the server took it. Members get it with `from` set to this user, the sender too if subscribed.
    */
   publish<K extends keyof E & string>(room: string, type: K, data: Static<E[K]>, options?: { timeout?: number }): Promise<void>
+  /**
+   * Cancels the run `runId` of `room` (the server's `app.realtime.run()`), if the server's `authorize` allows it.
+   * Resolves once the server has passed the cancel on; rejects with `forbidden`, or as `send` does.
+   */
+  cancel(room: string, runId: string, options?: { timeout?: number }): Promise<void>
   onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void

@@ -570,6 +570,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     presence(room, presenceOptions = {}) {
       return request({ type: ClientType.Presence, room }, ClientType.Presence, presenceOptions.timeout)
     },
+    async cancel(room, runId, cancelOptions = {}) {
+      await request({ type: ClientType.Cancel, room, data: { runId } }, `cancel ${runId}`, cancelOptions.timeout)
+    },
     onStateChange(listener) {
       stateListeners.add(listener)
       return () => stateListeners.delete(listener)

@@ -21,7 +21,9 @@ export const ClientType = {
   Reply: 'reply',
   Presence: 'presence',
   /** An ephemeral signal (typing, a cursor) to a room's members: volatile, allowed by `authorize` with `action: 'publish'`. */
-  Publish: 'publish'
+  Publish: 'publish',
+  /** Cancel a run of a room: `{ room, data: { runId } }`. */
+  Cancel: 'cancel'
 } as const
 
 /** Message types only the server sends. */

@@ -13,7 +13,15 @@ export type PingMessage = Static<typeof S.Ping>
 export type AuthMessage = Static<typeof S.Auth>
 export type ReplyMessage = Static<typeof S.Reply>
 export type PresenceRequestMessage = Static<typeof S.PresenceRequest>
-export type ClientControlMessage = SubscribeMessage | UnsubscribeMessage | PingMessage | AuthMessage | ReplyMessage | PresenceRequestMessage
+export type CancelMessage = Static<typeof S.Cancel>
+export type ClientControlMessage =
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | PingMessage
+  | AuthMessage
+  | ReplyMessage
+  | PresenceRequestMessage
+  | CancelMessage
 
 // Server -> Client
 export type ReadyMessage = Static<typeof S.Ready>

@@ -68,6 +68,16 @@ export const Publish = Type.Object(
   },
   strict
 )
+/** Cancel the run `runId` of a room; allowed by `authorize` with `action: 'cancel'`, answered with `ack`. */
+export const Cancel = Type.Object(
+  {
+    type: Type.Literal(ClientType.Cancel),
+    id: Type.Optional(Id),
+    room: Room,
+    data: Type.Object({ runId: Type.String({ minLength: 1, maxLength: 256 }) }, strict)
+  },
+  strict
+)
 /** A message of a type the application registered with `handle()`; its `data` is checked against that schema. */
 export const ApplicationMessage = Type.Object(
   { type: Type.String({ minLength: 1, maxLength: 128 }), id: Type.Optional(Id), data: Type.Optional(Type.Unknown()) },
@@ -199,7 +209,8 @@ export const clientChecks: ReadonlyMap<string, Checker> = new Map([
   [ClientType.Auth, compile(Auth)],
   [ClientType.Reply, compile(Reply)],
   [ClientType.Presence, compile(PresenceRequest)],
-  [ClientType.Publish, compile(Publish)]
+  [ClientType.Publish, compile(Publish)],
+  [ClientType.Cancel, compile(Cancel)]
 ])
 
 const serverChecks: ReadonlyMap<string, Checker> = new Map([
@@ -233,5 +244,6 @@ export const ROOM_TYPES: ReadonlySet<string> = new Set([
   ClientType.Subscribe,
   ClientType.Unsubscribe,
   ClientType.Presence,
-  ClientType.Publish
+  ClientType.Publish,
+  ClientType.Cancel
 ])

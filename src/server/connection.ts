@@ -319,6 +319,10 @@ export class Connection implements RealtimeConnection {
       case ClientType.Publish:
         this.publish(msg.room as string, msg.data as { type: string; data?: unknown }, id)
         return
+      case ClientType.Cancel:
+        this.invalidInRow = 0
+        void this.hub.runs.fromClient(this, msg.room as string, (msg.data as { runId: string }).runId, id)
+        return
     }
     const registered = this.hub.handlers.get(type)
     if (registered === undefined) {

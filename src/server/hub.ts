@@ -28,7 +28,9 @@ import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, Reque
 import type { Connection } from './connection.js'
 import { frameAge, frameType, type Metrics } from './metrics.js'
 import { OutboundMessage } from './outbound.js'
+import { Control } from './control.js'
 import { JoinTicket, Room } from './room.js'
+import { Runs } from './runs.js'
 
 interface RegisteredHandler {
   /** The data schema given to `handle()`, for the AsyncAPI document. */
@@ -68,6 +70,9 @@ export class Hub implements AdapterHandler {
   readonly connections = new Map<string, Connection>()
   readonly handlers = new Map<string, RegisteredHandler>()
   readonly counters: Counters = { messagesIn: 0, messagesOut: 0, errors: 0, dropped: 0 }
+  /** Signals between instances, and the agent features built on them. */
+  readonly control: Control
+  readonly runs: Runs
   /**
    * Write coalescing: a turn lasts until the end of the event-loop turn in which something was written (or until
    * `coalesce.windowMs` passed). A connection writes its first frame of a turn at once and queues the next ones;
@@ -103,6 +108,8 @@ export class Hub implements AdapterHandler {
     for (const [type, schema] of Object.entries(opts.events)) this.eventChecks.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
     this.presenceTtl = 2 * opts.heartbeat.interval + opts.heartbeat.timeout
+    this.control = new Control(adapter, log)
+    this.runs = new Runs(opts, this.control, log, (room): room is string => this.validRoom(room))
   }
 
   // Writing

@@ -39,6 +39,9 @@ client.onRequest('hitl_request', (question) => {
 })
 // @ts-expect-error not a registry event
 client.onRequest('confirm', () => true)
+const cancelled: Promise<void> = client.cancel('workflow:1', 'run-1', { timeout: 1000 })
+// @ts-expect-error the run id is a string
+await client.cancel('workflow:1', 1)
 client.onStateChange((state, previous) => {
   // @ts-expect-error not a state
   if (state === 'disconnected') return previous
@@ -59,4 +62,4 @@ typed.on('nope', () => {})
 const union: ClientEvent<typeof events>['type'] = 'invoice:paid'
 const failure = (e: RealtimeClientError): string => e.code
 
-export { ack, failure, union }
+export { ack, cancelled, failure, union }

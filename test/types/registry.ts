@@ -59,6 +59,12 @@ const optionId: string = answer.optionId
 // @ts-expect-error a hitl_request needs a question
 await app.realtime.request('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
 
+// A cancellable run: the signal is an AbortSignal; run() resolves with the function's value.
+const steps: number = await app.realtime.run({ room: 'workflow:1', runId: 'r' }, async (signal: AbortSignal) => (signal.aborted ? 0 : 1))
+await app.realtime.cancel({ room: 'workflow:1', runId: 'r' })
+// @ts-expect-error a run needs its room
+await app.realtime.run({ runId: 'r' }, () => 1)
+
 // The union of events narrows on type.
 function describe(event: EventOf<typeof events>): string {
   if (event.type === 'invoice:paid') return event.data.invoiceId
@@ -72,5 +78,8 @@ function describe(event: EventOf<typeof events>): string {
 await app.register(realtime, { path: 42 })
 // @ts-expect-error authorize returns a boolean
 await app.register(realtime, { authorize: () => 'yes' })
+await app.register(realtime, { authorize: ({ action, runId }) => action === 'subscribe' || runId !== undefined })
+// @ts-expect-error no such action
+await app.register(realtime, { authorize: ({ action }) => action === 'launch' })
 
-export { describe, optionId, seq }
+export { describe, optionId, seq, steps }
