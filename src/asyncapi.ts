@@ -103,7 +103,25 @@ const SERVER: Record<string, Message> = {
   },
   join: { name: ServerType.Join, summary: "A user's first connection joined a presence room", payload: S.Join, correlated: false },
   leave: { name: ServerType.Leave, summary: "A user's last connection left a presence room", payload: S.Leave, correlated: false },
-  presence: { name: ServerType.Presence, summary: 'The members of a room', payload: S.PresenceList, correlated: true }
+  presence: { name: ServerType.Presence, summary: 'The members of a room', payload: S.PresenceList, correlated: true },
+  stream: {
+    name: ServerType.Stream,
+    summary: 'A token stream opened in a room: the event it builds and its text so far (volatile)',
+    payload: S.StreamOpened,
+    correlated: false
+  },
+  delta: {
+    name: ServerType.Delta,
+    summary: 'Text appended to an open token stream at an offset (volatile)',
+    payload: S.Delta,
+    correlated: false
+  },
+  hitlResolved: {
+    name: ServerType.HitlResolved,
+    summary: 'A question of the room was answered, declined or timed out',
+    payload: S.HitlResolved,
+    correlated: false
+  }
 }
 
 /** A key the document accepts (`^[A-Za-z0-9.\-_]+$`), unique among `used`. */

@@ -39,6 +39,7 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
+export type { StreamHandle } from './server/streams.js'
 export type {
   EmitOptions,
   EmitResult,
@@ -52,5 +53,6 @@ export type {
   RealtimeUser,
   RegisteredEvents,
   RequestOptions,
-  RunTarget
+  RunTarget,
+  StreamOptions
 } from './types.js'

@@ -351,7 +351,11 @@ const ADAPTER_METHODS = [
   'presenceAdd',
   'presenceRemove',
   'presenceRefresh',
-  'presenceList'
+  'presenceList',
+  'stateRead',
+  'stateWrite',
+  'stateClaim',
+  'stateTake'
 ] as const
 
 function resolveAdapter(value: unknown): Adapter | undefined {

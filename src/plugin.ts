@@ -15,6 +15,7 @@ import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
+import { openStream } from './server/streams.js'
 import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
@@ -82,6 +83,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
+    stream: (room, event, options) => openStream(hub, room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
     join: (target, room) => hub.joinTarget(target, room),

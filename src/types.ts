@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
+import type { StreamHandle } from './server/streams.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
 export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
@@ -74,6 +75,13 @@ export interface RequestOptions {
   timeout?: number
 }
 
+export interface StreamOptions {
+  /** The field of the event's `data` that holds the growing text. Default `content` (as in `agent:thought`). */
+  field?: string
+  /** Milliseconds over which appends are coalesced into one delta. Default 30. */
+  window?: number
+}
+
 /** A run that can be cancelled: its room (what `authorize` decides on) and its id. */
 export interface RunTarget {
   readonly room: string
@@ -103,6 +111,12 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * `FST_REALTIME_INVALID_EVENT` before anything is sent.
    */
   emit<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: EmitOptions): Promise<EmitResult>
+  /**
+   * Opens a token stream in `room`: `append(text)` sends deltas (coalesced per `window`, 30 ms), `end()` emits the
+   * finished event once, with the whole text in `data[field]`. A client that subscribes mid-stream gets the text so
+   * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
+   */
+  stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
   /** Registers a client→server message type. The handler's return value is the `ack`. */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
   /**

@@ -79,12 +79,12 @@ t.test('every wrong option fails register with a message that names it', async (
     [
       'adapter missing methods',
       { jwt, adapter: { init() {}, publish() {} } },
-      'option "adapter" must be an adapter (missing subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got object)'
+      'option "adapter" must be an adapter (missing subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList, stateRead, stateWrite, stateClaim, stateTake) (got object)'
     ],
     [
       'adapter null',
       { jwt, adapter: null },
-      'option "adapter" must be an adapter (missing init, publish, subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got null)'
+      'option "adapter" must be an adapter (missing init, publish, subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList, stateRead, stateWrite, stateClaim, stateTake) (got null)'
     ],
     ['presence string', { jwt, presence: 'yes' }, 'option "presence" must be a boolean or a function of the room (got string)'],
     ['presenceInfo object', { jwt, presenceInfo: {} }, 'option "presenceInfo" must be a function (got object)'],

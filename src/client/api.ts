@@ -23,7 +23,11 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** One event type of a registry, as the client receives it (`seq` is absent on volatile events). */
+/**
+ * One event type of a registry, as the client receives it (`seq` is absent on volatile events). An event of a token
+ * stream (`app.realtime.stream()`) names it in `stream`: while it grows it comes again and again with `partial: true`
+ * and the text so far in its field; the last one, without `partial`, is the finished event, with a `seq`.
+ */
 export interface ClientEventOf<E extends EventRegistry, K extends keyof E & string> {
   type: K
   room: string
@@ -32,6 +36,10 @@ export interface ClientEventOf<E extends EventRegistry, K extends keyof E & stri
   from?: string
   data: Static<E[K]>
   ts: string
+  /** The token stream this event belongs to. */
+  stream?: string
+  /** True while the stream grows: the text so far, not the finished event. */
+  partial?: true
 }
 
 /** Any registry event, as the client receives it: a union that narrows on `type`. */

@@ -13,8 +13,20 @@ import type {
 import { RealtimeClientError } from './api.js'
 import { backoff } from './backoff.js'
 
+/** A token stream of a room as the client assembles it. */
+interface OpenStream {
+  readonly id: string
+  readonly type: string
+  readonly field: string
+  readonly data: Record<string, unknown>
+  readonly ts: string
+  text: string
+}
+
 interface Sub {
   readonly room: string
+  /** The room's open token streams, by id. */
+  streams: Map<string, OpenStream>
   readonly handler: ((event: any) => void) | undefined
   readonly options: SubscribeOptions
   /** False for rooms the server joined the client to: those are not resubscribed on reconnect. */
@@ -252,6 +264,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       case ServerType.Leave:
         onPresenceChange(frame)
         return
+      case ServerType.Stream:
+        onStream(frame.room, frame.data)
+        return
+      case ServerType.Delta:
+        onDelta(frame)
+        return
     }
     if (room === undefined && id !== undefined) void answer(frame)
     else onEvent(frame)
@@ -268,6 +286,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   function newSub(room: string, handler: Sub['handler'], subOptions: SubscribeOptions, explicit: boolean): Sub {
     const sub: Sub = {
       room,
+      streams: new Map(),
       handler,
       options: subOptions,
       explicit,
@@ -291,12 +310,43 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       // The server joined this connection to a room.
       sub = newSub(frame.room, undefined, {}, false)
     }
-    const { seq, epoch, recovered, snapshot } = frame.data
+    const { seq, epoch, recovered, snapshot, streams = [] } = frame.data
     sub.pendingId = undefined
     sub.epoch = epoch
     if (!recovered) sub.seq = seq
     if (sub.options.onPresence !== undefined) askPresence(sub)
     sub.options.onSubscribed?.({ recovered, seq, epoch, snapshot })
+    // The room's open streams as they stand now: the text so far, which the deltas that follow extend.
+    sub.streams = new Map()
+    for (const stream of streams) onStream(frame.room, stream)
+  }
+
+  /** A stream opened (or listed in `subscribed`): handlers get it as a partial event with the text so far. */
+  function onStream(room: string, data: OpenStream): void {
+    const sub = subs.get(room)
+    if (sub === undefined) return
+    const stream = { ...data }
+    sub.streams.set(stream.id, stream)
+    deliver(sub, partial(room, stream))
+  }
+
+  function partial(room: string, s: OpenStream): unknown {
+    return { type: s.type, room, data: { ...s.data, [s.field]: s.text }, ts: s.ts, stream: s.id, partial: true }
+  }
+
+  /** Text appended at `offset`: what the client already has is skipped, a gap asks for the text so far again. */
+  function onDelta(frame: any): void {
+    const sub = subs.get(frame.room)
+    const stream = sub?.streams.get(frame.data.id)
+    if (sub === undefined || stream === undefined) return
+    const { offset, text } = frame.data
+    if (offset > stream.text.length) {
+      if (sub.pendingId === undefined) sendSubscribe(sub)
+      return
+    }
+    if (offset + text.length <= stream.text.length) return
+    stream.text += text.slice(stream.text.length - offset)
+    deliver(sub, partial(frame.room, stream))
   }
 
   /** Presence is not replayed on resume: after each `subscribed` the list is asked again, and changes applied on top. */
@@ -357,8 +407,14 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       }
       sub.seq = frame.seq
     }
-    if (sub.handler !== undefined) call(sub.handler, frame)
-    for (const handler of typeHandlers.get(frame.type) ?? []) call(handler, frame)
+    // The event that ends a stream holds its whole text: the partial one is done.
+    if (frame.stream !== undefined) sub.streams.delete(frame.stream)
+    deliver(sub, frame)
+  }
+
+  function deliver(sub: Sub, event: any): void {
+    if (sub.handler !== undefined) call(sub.handler, event)
+    for (const handler of typeHandlers.get(event.type) ?? []) call(handler, event)
   }
 
   /** A throwing handler must not stop the others, nor the rest of a batch. */

@@ -30,12 +30,29 @@ export type UnsubscribedMessage = Static<typeof S.Unsubscribed>
 export type PongMessage = Static<typeof S.Pong>
 export type AckMessage<T = unknown> = Omit<Static<typeof S.Ack>, 'data'> & { data: T }
 export type ErrorMessage = Static<typeof S.ErrorReply>
-export type ServerControlMessage = ReadyMessage | SubscribedMessage | UnsubscribedMessage | PongMessage | AckMessage | ErrorMessage
+export type StreamMessage = Static<typeof S.StreamOpened>
+export type DeltaMessage = Static<typeof S.Delta>
+export type HitlResolvedMessage = Static<typeof S.HitlResolved>
+export type ServerControlMessage =
+  | ReadyMessage
+  | SubscribedMessage
+  | UnsubscribedMessage
+  | PongMessage
+  | AckMessage
+  | ErrorMessage
+  | StreamMessage
+  | DeltaMessage
+  | HitlResolvedMessage
 
-/** A registry event delivered to a room's subscribers (`seq` is absent on volatile events). */
+/**
+ * A registry event delivered to a room's subscribers (`seq` is absent on volatile events). `id` marks a question
+ * (`ask()`), `stream` the event that ends a token stream.
+ */
 export interface EventMessage<T extends string = string, D = unknown> {
   type: T
   room: string
+  id?: string
+  stream?: string
   seq?: number
   data: D
   ts: string

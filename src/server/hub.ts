@@ -31,6 +31,7 @@ import { OutboundMessage } from './outbound.js'
 import { Control } from './control.js'
 import { JoinTicket, Room } from './room.js'
 import { Runs } from './runs.js'
+import { openItems } from './state.js'
 
 interface RegisteredHandler {
   /** The data schema given to `handle()`, for the AsyncAPI document. */
@@ -272,7 +273,7 @@ export class Hub implements AdapterHandler {
   private attach(
     conn: Connection,
     room: Room,
-    reply: { id?: string; recovered: boolean; position: StreamPosition; snapshot?: unknown },
+    reply: { id?: string; recovered: boolean; position: StreamPosition; snapshot?: unknown; open: object },
     ticket: JoinTicket,
     read: StreamPosition,
     history: readonly Publication[] = []
@@ -283,6 +284,7 @@ export class Hub implements AdapterHandler {
     room.position ??= read
     const data: Record<string, unknown> = { seq: reply.position.seq, epoch: reply.position.epoch, recovered: reply.recovered }
     if (reply.snapshot !== undefined) data.snapshot = reply.snapshot
+    Object.assign(data, reply.open)
     conn.sendJson({ type: ServerType.Subscribed, id: reply.id, room: room.name, data })
     for (const pub of history) conn.sendFrame(pub.frame)
     const live = ticket.after(read)
@@ -341,25 +343,34 @@ export class Hub implements AdapterHandler {
     }
   }
 
+  /**
+   * The room's open token streams and pending questions, for `subscribed`. Read after the room's position, while the
+   * ticket collects: a stream's text or a question missing from it arrives through the ticket instead.
+   */
+  private async openItems(name: string): Promise<object> {
+    return openItems(await this.adapter.stateRead(name))
+  }
+
   /** The part of a subscribe after `authorize`, while the ticket collects the room's publications. */
   private async join(conn: Connection, room: Room, ticket: JoinTicket, resume: Resume, id: string | undefined): Promise<void> {
     const name = room.name
     await this.want(room)
     const read = await this.adapter.history(name, resume, room.policy)
+    let open = await this.openItems(name)
     if (ticket.cancelled) {
       this.cancelled(conn, ticket, id)
       return
     }
     if (read.events !== undefined) {
       const position = { seq: resume.since as number, epoch: read.position.epoch }
-      this.attach(conn, room, { id, recovered: true, position }, ticket, read.position, read.events)
+      this.attach(conn, room, { id, recovered: true, position, open }, ticket, read.position, read.events)
       return
     }
     // Not resumable: the events it holds now are no part of what the client will redraw from.
     if (conn.rooms.has(name)) this.detach(conn, name)
     const snapshotHook = this.opts.snapshot
     if (snapshotHook === undefined) {
-      this.attach(conn, room, { id, recovered: false, position: read.position }, ticket, read.position)
+      this.attach(conn, room, { id, recovered: false, position: read.position, open }, ticket, read.position)
       return
     }
     // Events published while the snapshot is taken follow it, so the page applies them on top. When more arrive
@@ -370,6 +381,7 @@ export class Hub implements AdapterHandler {
       if (attempt > 0) {
         ticket.reset()
         position = (await this.adapter.history(name, {}, room.policy)).position
+        open = await this.openItems(name)
       }
       try {
         snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
@@ -384,14 +396,15 @@ export class Hub implements AdapterHandler {
         return
       }
       if (!ticket.overflowed) {
-        this.attach(conn, room, { id, recovered: false, position, snapshot }, ticket, position)
+        this.attach(conn, room, { id, recovered: false, position, snapshot, open }, ticket, position)
         return
       }
     }
     conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
     ticket.reset()
     const latest = (await this.adapter.history(name, {}, room.policy)).position
-    this.attach(conn, room, { id, recovered: false, position: latest, snapshot }, ticket, latest)
+    open = await this.openItems(name)
+    this.attach(conn, room, { id, recovered: false, position: latest, snapshot, open }, ticket, latest)
   }
 
   /** An `unsubscribe` overtook this subscribe: its answer says so (a closed connection gets nothing). */
@@ -431,10 +444,11 @@ export class Hub implements AdapterHandler {
     try {
       await this.want(room)
       const { position } = await this.adapter.history(name, {}, room.policy)
+      const open = await this.openItems(name)
       let joined = 0
       for (const [i, conn] of conns.entries()) {
         if (conn.closed || conn.rooms.has(name)) continue
-        this.attach(conn, room, { recovered: false, position }, tickets[i] as JoinTicket, position)
+        this.attach(conn, room, { recovered: false, position, open }, tickets[i] as JoinTicket, position)
         joined++
       }
       return joined
@@ -567,11 +581,11 @@ export class Hub implements AdapterHandler {
 
   // Events
 
-  private checkRoom(room: unknown): asserts room is string {
+  checkRoom(room: unknown): asserts room is string {
     if (!this.validRoom(room)) throw new FST_REALTIME_INVALID_EVENT(`invalid room name "${String(room).slice(0, 64)}"`)
   }
 
-  private checkEvent(event: unknown): { type: string; data: unknown } {
+  checkEvent(event: unknown): { type: string; data: unknown } {
     if (typeof event !== 'object' || event === null) throw new FST_REALTIME_INVALID_EVENT('an event must be an object { type, data }')
     const { type, data } = event as { type: unknown; data: unknown }
     const check = typeof type === 'string' ? this.eventChecks.get(type) : undefined
@@ -613,26 +627,33 @@ export class Hub implements AdapterHandler {
     return false
   }
 
-  private policyOf(room: string): HistoryPolicy {
+  policyOf(room: string): HistoryPolicy {
     return this.rooms.get(room)?.policy ?? this.opts.history.forRoom(room)
   }
 
   /**
    * Validates and serializes the event once, then hands it to the adapter, which stamps its seq and delivers it to
    * every instance (this one included). A bad event throws here, synchronously; an adapter failure rejects.
+   * `fields` are more envelope fields, serialized (`,"id":"q.1"`), for the agent features.
    */
-  emit(room: string, event: unknown, options: EmitOptions = {}): Promise<EmitResult> {
+  emit(room: string, event: unknown, options: EmitOptions = {}, fields = ''): Promise<EmitResult> {
     this.checkRoom(room)
     const { type, data } = this.checkEvent(event)
     const ts = new Date().toISOString()
-    const head = JSON.stringify({ type, room }).slice(0, -1)
+    const head = JSON.stringify({ type, room }).slice(0, -1) + fields
     // `data` a JSON value cannot hold (undefined, with `validate: false`) is sent as null: an event always has data.
     const tail = `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${ts}"}`
     const immediate = options.immediate === true
-    const outgoing: Outgoing =
+    return this.publish(
+      room,
       options.volatile === true
         ? { volatile: true, frame: head + tail, immediate }
         : { volatile: false, head: `${head},"seq":`, tail, immediate }
+    )
+  }
+
+  /** Hands a serialized message to the adapter; its failure becomes `FST_REALTIME_ADAPTER_FAILED`. */
+  publish(room: string, outgoing: Outgoing): Promise<EmitResult> {
     return this.adapter.publish(room, outgoing, this.policyOf(room)).then(
       (position) => ({ room, seq: position.seq, epoch: position.epoch }),
       (err: unknown) => {

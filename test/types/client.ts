@@ -16,6 +16,8 @@ client.on('invoice:paid', (event) => {
 // @ts-expect-error no such event in the registry
 client.on('invoice:pay', () => {})
 client.on('agent:thought', (event) => {
+  const growing: boolean = event.partial === true && typeof event.stream === 'string'
+  if (growing) return event.data.content
   // @ts-expect-error content is a string
   const n: number = event.data.content
   return n

@@ -59,6 +59,13 @@ const optionId: string = answer.optionId
 // @ts-expect-error a hitl_request needs a question
 await app.realtime.request('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
 
+// A token stream is typed by the registry like emit.
+const thought = app.realtime.stream('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: '' } }, { window: 50 })
+thought.append('token')
+const ended: number = (await thought.end()).seq
+// @ts-expect-error an unknown event name
+app.realtime.stream('workflow:1', { type: 'agent:thougth', data: { runId: 'r', content: '' } })
+
 // A cancellable run: the signal is an AbortSignal; run() resolves with the function's value.
 const steps: number = await app.realtime.run({ room: 'workflow:1', runId: 'r' }, async (signal: AbortSignal) => (signal.aborted ? 0 : 1))
 await app.realtime.cancel({ room: 'workflow:1', runId: 'r' })
@@ -82,4 +89,4 @@ await app.register(realtime, { authorize: ({ action, runId }) => action === 'sub
 // @ts-expect-error no such action
 await app.register(realtime, { authorize: ({ action }) => action === 'launch' })
 
-export { describe, optionId, seq, steps }
+export { describe, ended, optionId, seq, steps }
