@@ -68,6 +68,13 @@ const CLIENT: Record<string, Message> = {
     replies: answered
   },
   reply: { name: ClientType.Reply, summary: 'The answer to a server request', payload: S.Reply, correlated: true, replies: ['error'] },
+  publish: {
+    name: ClientType.Publish,
+    summary: "An ephemeral registry event to a room's members (typing, a cursor), if authorize allows it",
+    payload: S.Publish,
+    correlated: true,
+    replies: answered
+  },
   cancel: {
     name: ClientType.Cancel,
     summary: 'Cancel a run of a room, if authorize allows it',

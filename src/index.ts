@@ -41,6 +41,7 @@ export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
 export type { StreamHandle } from './server/streams.js'
 export type {
+  AskOptions,
   EmitOptions,
   EmitResult,
   Handler,

@@ -86,6 +86,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     stream: (room, event, options) => openStream(hub, room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
+    ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
     join: (target, room) => hub.joinTarget(target, room),
     leave: (target, room) => hub.leave(target, room),
     presence: (room) => hub.presence(room),

@@ -79,10 +79,13 @@ export interface TestClient<E extends EventRegistry = RegisteredEvents, M extend
   send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>): Promise<R>
   /** Cancels a run (`app.realtime.run()`); resolves with the ack, rejects with the error code (`forbidden`, …). */
   cancel(room: string, runId: string): Promise<void>
-  /** Answers a server request with `reply`. */
-  answer(request: { readonly id?: string }, data: unknown): void
-  /** Declines a server request: a `reply` with an error. */
-  decline(request: { readonly id?: string }, code: string, message?: string): void
+  /**
+   * Answers a server request, or a question (`ask()`: an event with an `id`, answered with its `room`), with `reply`.
+   * A question's answer is acknowledged (`ack`, or `already_answered`): take it with `next`.
+   */
+  answer(request: { readonly id?: string; readonly room?: string }, data: unknown): void
+  /** Declines a server request or a question: a `reply` with an error. */
+  decline(request: { readonly id?: string; readonly room?: string }, code: string, message?: string): void
   /** Sends any JSON value (or a string as is), for testing what the server does with it. */
   raw(message: unknown): void
   /** Resolves with the close code and reason once the connection has closed. */
@@ -238,10 +241,10 @@ export async function connectTest<E extends EventRegistry = RegisteredEvents, M 
       await call({ type: ClientType.Cancel, room, data: { runId } }, `cancel "${runId}"`)
     },
     answer(request, data) {
-      ws.send(JSON.stringify({ type: ClientType.Reply, id: request.id, data }))
+      ws.send(JSON.stringify({ type: ClientType.Reply, id: request.id, room: request.room, data }))
     },
     decline(request, code, message = '') {
-      ws.send(JSON.stringify({ type: ClientType.Reply, id: request.id, error: { code, message } }))
+      ws.send(JSON.stringify({ type: ClientType.Reply, id: request.id, room: request.room, error: { code, message } }))
     },
     raw(message) {
       ws.send(typeof message === 'string' ? message : JSON.stringify(message))

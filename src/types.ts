@@ -75,6 +75,16 @@ export interface RequestOptions {
   timeout?: number
 }
 
+export interface AskOptions {
+  /**
+   * Milliseconds the question may wait for an answer; default `requestTimeout`. Then it is settled as timed out: the
+   * promise rejects and the room is told. `Infinity` waits for ever.
+   */
+  timeout?: number
+  /** Asking again with the same key gives the same question: still pending, it is waited for; answered, its answer. */
+  idempotencyKey?: string
+}
+
 export interface StreamOptions {
   /** The field of the event's `data` that holds the growing text. Default `content` (as in `agent:thought`). */
   field?: string
@@ -127,6 +137,17 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
     target: string,
     event: { type: K; data: Static<E[K]> },
     options?: RequestOptions
+  ): Promise<R>
+  /**
+   * Asks a durable question (human in the loop): an event of the room's history (for `{ user }`, the room
+   * `user:<user>`) with an `id`, shown to every connection holding the room, after reconnects too, on every instance.
+   * Resolves with the first `reply`'s data; later replies get `already_answered`, and the room is told `hitl_resolved`.
+   * Rejects on timeout (the room is told too) or on a declining reply.
+   */
+  ask<R = unknown, K extends keyof E & string = keyof E & string>(
+    target: string | { readonly user: string },
+    event: { type: K; data: Static<E[K]> },
+    options?: AskOptions
   ): Promise<R>
   /**
    * Subscribes connections of this instance to a room from the server (no `authorize`). Resolves with how many

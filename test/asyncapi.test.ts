@@ -63,6 +63,12 @@ t.test('the document of an app with the agent preset and two handle() types vali
   })
   t.notOk('reply' in operations['send.ready'])
   t.same(Object.keys(channel.messages).sort(), Object.keys(messages).sort(), 'the channel holds every message')
+  t.same(
+    ['publish', 'cancel', 'reply', 'stream', 'delta', 'hitlResolved'].map((key) => messages[key]?.name),
+    ['publish', 'cancel', 'reply', 'stream', 'delta', 'hitl_resolved'],
+    'the agent messages are there too'
+  )
+  t.match(messages.reply?.payload.properties, { room: { type: 'string' } }, 'a question is answered with its room')
 })
 
 t.test('GET <path>/asyncapi.json serves it when enabled, with the given info; 404 when not', async (t) => {

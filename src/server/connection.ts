@@ -397,7 +397,13 @@ export class Connection implements RealtimeConnection {
 
   private onReply(msg: Envelope): void {
     this.invalidInRow = 0
-    if (!this.hub.reply(this, msg.id as string, msg.data, msg.error as { code: string; message: string } | undefined)) {
+    const error = msg.error as { code: string; message: string } | undefined
+    // With a room, it answers a question of that room (`ask()`).
+    if (msg.room !== undefined) {
+      void this.hub.questions.answer(this, msg.room, msg.id as string, msg.data, error)
+      return
+    }
+    if (!this.hub.reply(this, msg.id as string, msg.data, error)) {
       this.sendError(ErrorCode.UnknownRequest, `no pending request "${msg.id}" for this connection`, msg.id)
     }
   }

@@ -26,9 +26,10 @@ import { CloseCode, ErrorCode, RESERVED_TYPES, ServerType } from '../protocol/co
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, RequestOptions } from '../types.js'
 import type { Connection } from './connection.js'
+import { Control } from './control.js'
 import { frameAge, frameType, type Metrics } from './metrics.js'
 import { OutboundMessage } from './outbound.js'
-import { Control } from './control.js'
+import { Questions } from './questions.js'
 import { JoinTicket, Room } from './room.js'
 import { Runs } from './runs.js'
 import { openItems } from './state.js'
@@ -74,6 +75,7 @@ export class Hub implements AdapterHandler {
   /** Signals between instances, and the agent features built on them. */
   readonly control: Control
   readonly runs: Runs
+  readonly questions: Questions
   /**
    * Write coalescing: a turn lasts until the end of the event-loop turn in which something was written (or until
    * `coalesce.windowMs` passed). A connection writes its first frame of a turn at once and queues the next ones;
@@ -111,6 +113,7 @@ export class Hub implements AdapterHandler {
     this.presenceTtl = 2 * opts.heartbeat.interval + opts.heartbeat.timeout
     this.control = new Control(adapter, log)
     this.runs = new Runs(opts, this.control, log, (room): room is string => this.validRoom(room))
+    this.questions = new Questions(this)
   }
 
   // Writing
@@ -783,6 +786,7 @@ export class Hub implements AdapterHandler {
     clearInterval(this.heartbeatTimer)
     for (const timer of this.reapTimers) clearTimeout(timer)
     this.reapTimers.clear()
+    this.questions.close()
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down')
   }
 }

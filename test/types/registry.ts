@@ -59,6 +59,16 @@ const optionId: string = answer.optionId
 // @ts-expect-error a hitl_request needs a question
 await app.realtime.request('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
 
+// A durable question is typed by the registry; the answer's type is the caller's.
+const approved = await app.realtime.ask<{ optionId: string }>(
+  { user: 'u1' },
+  { type: 'hitl_request', data: { requestId: 'q', question: 'Go?' } },
+  { idempotencyKey: 'k' }
+)
+const chosen: string = approved.optionId
+// @ts-expect-error a hitl_request needs a question
+await app.realtime.ask('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
+
 // A token stream is typed by the registry like emit.
 const thought = app.realtime.stream('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: '' } }, { window: 50 })
 thought.append('token')
@@ -89,4 +99,4 @@ await app.register(realtime, { authorize: ({ action, runId }) => action === 'sub
 // @ts-expect-error no such action
 await app.register(realtime, { authorize: ({ action }) => action === 'launch' })
 
-export { describe, ended, optionId, seq, steps }
+export { chosen, describe, ended, optionId, seq, steps }
