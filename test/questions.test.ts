@@ -7,7 +7,7 @@ import type { ClientQuestion } from '../src/client/index.js'
 import type { AgentEvents } from '../src/index.js'
 import { connectTest } from '../src/testing.js'
 import { sdk, until } from './helpers/client.js'
-import { buildApp, delay, logCapture, sign } from './helpers/index.js'
+import { buildApp, connect, delay, logCapture, sign } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
 
 const question = (requestId: string) => ({
@@ -269,4 +269,24 @@ t.test('on Redis: asked on one instance, answered on another; both instances tel
   t.equal((await onA.next('hitl_resolved')).data.status, 'answered')
   onA.answer(shown, 'from a')
   t.equal((await onA.next('error')).data.code, 'already_answered')
+})
+
+t.test('every new frame conforms to the realtime.v1 schemas', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  // The helper's client checks each frame it receives against the protocol schemas and fails on the first that does not.
+  const watcher = await connect(app, 'w')
+  await watcher.subscribe('workflow:v')
+  const stream = app.realtime.stream('workflow:v', { type: 'agent:thought', data: { runId: 'r', content: '' } }, { window: 0 })
+  stream.append('abc')
+  const asked = app.realtime.ask('workflow:v', question('v1'))
+  const shown = await watcher.next('hitl_request')
+  const late = await connect(app, 'l')
+  const listed = await late.subscribe('workflow:v')
+  t.match(listed.data, { streams: [{ id: stream.id, text: 'abc' }], questions: [{ id: shown.id }] })
+  watcher.send({ type: 'reply', id: shown.id, room: 'workflow:v', data: 1 })
+  t.equal(await asked, 1)
+  await stream.end()
+  for (const type of ['stream', 'delta', 'ack', 'hitl_resolved', 'agent:thought']) t.ok(await watcher.next(type), `${type} conforms`)
+  t.ok(await late.next('hitl_resolved'))
+  t.same(watcher.violations, [])
 })
