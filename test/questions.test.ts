@@ -68,9 +68,14 @@ t.test('timeout: the promise rejects, the room is told, and a late answer is alr
   const app = await buildApp(t, { authorize: () => true })
   const client = await connectTest(app)
   await client.subscribe('workflow:t')
-  const asked = app.realtime.ask('workflow:t', question('q3'), { timeout: 50 })
+  // The rejection is expected from the start: under load it may come before the question is even read.
+  let rejection: unknown
+  const asked = app.realtime.ask('workflow:t', question('q3'), { timeout: 50 }).catch((err: unknown) => {
+    rejection = err
+  })
   const shown = await client.next('hitl_request')
-  await t.rejects(asked, { code: 'FST_REALTIME_REQUEST_TIMEOUT', message: `fastify-realtime: request ${shown.id} timed out after 50 ms` })
+  await asked
+  t.match(rejection, { code: 'FST_REALTIME_REQUEST_TIMEOUT', message: `fastify-realtime: request ${shown.id} timed out after 50 ms` })
   t.same((await client.next('hitl_resolved')).data, { id: shown.id, status: 'timeout' })
   client.answer(shown, 'late')
   t.equal((await client.next('error')).data.code, 'already_answered')
@@ -141,10 +146,10 @@ t.test('bad questions throw at once; an app that closes rejects its waiting asks
   t.throws(() => ask('r', { type: 'nope', data: {} }), { message: /unknown event type "nope"/ })
   t.throws(() => ask('r', question('x'), { timeout: 0 }), { code: 'FST_REALTIME_INVALID_OPTION', message: /ask timeout must be/ })
   t.throws(() => ask('r', question('x'), { idempotencyKey: '' }), { message: /idempotencyKey must be a string of 1 to 256/ })
-  const waiting = app.realtime.ask('r', question('x'))
+  const waiting = t.rejects(app.realtime.ask('r', question('x')), { code: 'FST_REALTIME_CLOSING' })
   await delay(10)
   await app.close()
-  await t.rejects(waiting, { code: 'FST_REALTIME_CLOSING' })
+  await waiting
 })
 
 t.test('adapter failures: an answer gets internal, a timeout is still told to the asker, an announcement is logged', async (t) => {
@@ -161,13 +166,17 @@ t.test('adapter failures: an answer gets internal, a timeout is still told to th
   const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
   const client = await connectTest(app, { user: 'u' })
   await client.subscribe('user:u')
-  const timing = app.realtime.ask('user:u', question('f1'), { timeout: 30 })
-  const shown = await client.next('hitl_request')
+  // Every write of an outcome fails, from the start: the answer gets internal, and the timeout cannot be recorded.
   failing.add('take')
+  const gaveUp = t.rejects(app.realtime.ask('user:u', question('f1'), { timeout: 100 }), { code: 'FST_REALTIME_REQUEST_TIMEOUT' })
+  const shown = await client.next('hitl_request')
   client.answer(shown, 'x')
   t.match(await client.next('error'), { id: shown.id, data: { code: 'internal' } })
-  await t.rejects(timing, { code: 'FST_REALTIME_REQUEST_TIMEOUT' }, 'the asker gives up though the timeout was not recorded')
-  t.ok(logs.records().some((r) => r.msg === 'realtime question timeout could not be recorded'))
+  await gaveUp
+  t.ok(
+    logs.records().some((r) => r.msg === 'realtime question timeout could not be recorded'),
+    'the asker gave up all the same'
+  )
   failing.clear()
   failing.add('announce')
   const quiet = app.realtime.ask('user:u', question('f2'))
