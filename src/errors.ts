@@ -43,6 +43,9 @@ export const FST_REALTIME_REQUEST_REJECTED = createError(
   'fastify-realtime: request %s was rejected by the client: %s'
 )
 
+/** The reason a run's `AbortSignal` carries when the run was cancelled (`signal.reason`). */
+export const FST_REALTIME_RUN_CANCELLED = createError('FST_REALTIME_RUN_CANCELLED', 'fastify-realtime: run %s of "%s" was cancelled by %s')
+
 /** The adapter could not publish (e.g. Redis is unreachable); nothing was sent or stored. */
 export const FST_REALTIME_ADAPTER_FAILED = createError('FST_REALTIME_ADAPTER_FAILED', 'fastify-realtime: the %s adapter failed: %s', 503)
 

@@ -13,6 +13,7 @@ export type {
   StreamPosition
 } from './adapters/adapter.js'
 export { memoryAdapter } from './adapters/memory.js'
+export type { AsyncApiDocument, AsyncApiInfo } from './asyncapi.js'
 export {
   FST_REALTIME_ADAPTER_FAILED,
   FST_REALTIME_BAD_SUBPROTOCOL,
@@ -26,6 +27,7 @@ export {
   FST_REALTIME_REQUEST_DISCONNECTED,
   FST_REALTIME_REQUEST_REJECTED,
   FST_REALTIME_REQUEST_TIMEOUT,
+  FST_REALTIME_RUN_CANCELLED,
   FST_REALTIME_SERVER_FULL,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
@@ -37,7 +39,9 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
+export type { StreamHandle } from './server/streams.js'
 export type {
+  AskOptions,
   EmitOptions,
   EmitResult,
   Handler,
@@ -49,5 +53,7 @@ export type {
   RealtimeStats,
   RealtimeUser,
   RegisteredEvents,
-  RequestOptions
+  RequestOptions,
+  RunTarget,
+  StreamOptions
 } from './types.js'

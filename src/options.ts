@@ -1,18 +1,24 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
+import type { AsyncApiInfo } from './asyncapi.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
 import type { MetricsSettings } from './server/metrics.js'
 import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
-/** What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? */
+/**
+ * What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? `subscribe`: receive the room's
+ * events. `cancel`: cancel the run `runId` of the room (a client's `cancel` message).
+ */
 export interface AuthorizeContext {
   readonly user: RealtimeUser
   readonly room: string
   readonly connection: RealtimeConnection
   /** `subscribe` for a client's subscribe; `publish` for a client's `publish` (asked once per connection and room). */
-  readonly action: 'subscribe' | 'publish'
+  readonly action: 'subscribe' | 'publish' | 'cancel'
+  /** The run a `cancel` is for. */
+  readonly runId?: string
 }
 
 export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
@@ -97,6 +103,11 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * for none. Default `false`.
    */
   metrics?: boolean | MetricsRegistry | { registry?: MetricsRegistry; prefix?: string; route?: string | false }
+  /**
+   * Serve `app.realtime.asyncapi()` at `GET <path>/asyncapi.json`, to anyone who can reach the app: `true`, or the
+   * document's `{ title, version, description }`. Default `false` (the method works either way).
+   */
+  asyncapi?: boolean | AsyncApiInfo
 }
 
 /** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
@@ -198,6 +209,7 @@ export interface ResolvedOptions {
   readonly coalesce: CoalesceSettings | undefined
   readonly batch: boolean
   readonly metrics: MetricsSettings | undefined
+  readonly asyncapi: { readonly route: boolean; readonly info: AsyncApiInfo }
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -326,7 +338,8 @@ const KNOWN = new Set([
   'deflate',
   'coalesce',
   'batch',
-  'metrics'
+  'metrics',
+  'asyncapi'
 ])
 
 const ADAPTER_METHODS = [
@@ -338,7 +351,11 @@ const ADAPTER_METHODS = [
   'presenceAdd',
   'presenceRemove',
   'presenceRefresh',
-  'presenceList'
+  'presenceList',
+  'stateRead',
+  'stateWrite',
+  'stateClaim',
+  'stateTake'
 ] as const
 
 function resolveAdapter(value: unknown): Adapter | undefined {
@@ -380,6 +397,18 @@ function resolveMetrics(value: unknown): MetricsSettings | undefined {
   if (route !== false && (typeof route !== 'string' || !route.startsWith('/')))
     fail('metrics.route', 'false or a path starting with "/"', route)
   return Object.freeze({ registry: registry as MetricsSettings['registry'], prefix, route: route as string | false })
+}
+
+function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
+  if (value === undefined || typeof value === 'boolean') return Object.freeze({ route: value === true, info: {} })
+  const given = plainObject('asyncapi', value)
+  for (const key of Object.keys(given)) {
+    if (!['title', 'version', 'description'].includes(key)) {
+      throw new FST_REALTIME_INVALID_OPTION(`unknown option "asyncapi.${key}" (known: title, version, description)`)
+    }
+    if (typeof given[key] !== 'string') fail(`asyncapi.${key}`, 'a string', given[key])
+  }
+  return Object.freeze({ route: true, info: Object.freeze({ ...given }) as AsyncApiInfo })
 }
 
 function resolvePresence(value: unknown): (room: string) => boolean {
@@ -472,6 +501,7 @@ export function resolveOptions(
     deflate: resolveDeflate(opts.deflate),
     coalesce: resolveCoalesce(opts.coalesce),
     batch: boolean('batch', opts.batch, false),
-    metrics: resolveMetrics(opts.metrics)
+    metrics: resolveMetrics(opts.metrics),
+    asyncapi: resolveAsyncApi(opts.asyncapi)
   })
 }

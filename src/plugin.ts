@@ -6,14 +6,17 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
+import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
-import type { RealtimeApi, RealtimeUser } from './types.js'
+import { openStream } from './server/streams.js'
+import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
 
@@ -23,11 +26,19 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
   if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
-  await adapter.init(hub, fastify.log)
+  // Publications of the control room are signals between instances; every other one is the hub's.
+  await adapter.init(
+    {
+      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.publication(pub)),
+      resync: () => hub.resync()
+    },
+    fastify.log
+  )
   // Closed last: connections are closed (preClose) before the adapter goes.
   fastify.addHook('onClose', async () => {
     await adapter.close?.()
   })
+  await hub.control.start()
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
@@ -72,15 +83,27 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
+    stream: (room, event, options) => openStream(hub, room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
+    ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
     join: (target, room) => hub.joinTarget(target, room),
     leave: (target, room) => hub.leave(target, room),
     presence: (room) => hub.presence(room),
+    run: (target, fn) => hub.runs.run(target, fn),
+    cancel: (target) => hub.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
+    asyncapi: () =>
+      asyncapiDocument({
+        path,
+        events: opts.events,
+        messages: new Map([...hub.handlers].map(([type, registered]) => [type, registered.schema])),
+        info: opts.asyncapi.info
+      }),
     close: async () => hub.close()
   }
+  Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)
 
   fastify.route({
@@ -103,6 +126,10 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       conn.start(opts.heartbeat.interval)
     }
   })
+
+  if (opts.asyncapi.route) {
+    fastify.get(`${opts.path.replace(/\/$/, '')}/asyncapi.json`, async () => api.asyncapi())
+  }
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)

@@ -1,7 +1,12 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
+import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
+import type { StreamHandle } from './server/streams.js'
+
+/** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
+export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
 
 /** The verified JWT payload of a connection. `sub` is the user id. */
 export interface RealtimeUser {
@@ -70,6 +75,29 @@ export interface RequestOptions {
   timeout?: number
 }
 
+export interface AskOptions {
+  /**
+   * Milliseconds the question may wait for an answer; default `requestTimeout`. Then it is settled as timed out: the
+   * promise rejects and the room is told. `Infinity` waits for ever.
+   */
+  timeout?: number
+  /** Asking again with the same key gives the same question: still pending, it is waited for; answered, its answer. */
+  idempotencyKey?: string
+}
+
+export interface StreamOptions {
+  /** The field of the event's `data` that holds the growing text. Default `content` (as in `agent:thought`). */
+  field?: string
+  /** Milliseconds over which appends are coalesced into one delta. Default 30. */
+  window?: number
+}
+
+/** A run that can be cancelled: its room (what `authorize` decides on) and its id. */
+export interface RunTarget {
+  readonly room: string
+  readonly runId: string
+}
+
 export interface RealtimeStats {
   readonly connections: number
   /** Rooms with at least one subscriber on this instance. */
@@ -93,6 +121,12 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * `FST_REALTIME_INVALID_EVENT` before anything is sent.
    */
   emit<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: EmitOptions): Promise<EmitResult>
+  /**
+   * Opens a token stream in `room`: `append(text)` sends deltas (coalesced per `window`, 30 ms), `end()` emits the
+   * finished event once, with the whole text in `data[field]`. A client that subscribes mid-stream gets the text so
+   * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
+   */
+  stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
   /** Registers a client→server message type. The handler's return value is the `ack`. */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
   /**
@@ -105,17 +139,41 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
     options?: RequestOptions
   ): Promise<R>
   /**
+   * Asks a durable question (human in the loop): an event of the room's history (for `{ user }`, the room
+   * `user:<user>`) with an `id`, shown to every connection holding the room, after reconnects too, on every instance.
+   * Resolves with the first `reply`'s data; later replies get `already_answered`, and the room is told `hitl_resolved`.
+   * Rejects on timeout (the room is told too) or on a declining reply.
+   */
+  ask<R = unknown, K extends keyof E & string = keyof E & string>(
+    target: string | { readonly user: string },
+    event: { type: K; data: Static<E[K]> },
+    options?: AskOptions
+  ): Promise<R>
+  /**
    * Subscribes connections of this instance to a room from the server (no `authorize`). Resolves with how many
    * joined, once their `subscribed` is sent.
    */
   join(target: JoinTarget, room: string): Promise<number>
   /** Unsubscribes connections from a room. Returns how many left. */
   leave(target: JoinTarget, room: string): number
+  /**
+   * Runs `fn` with an `AbortSignal` that a `cancel` of `runId` in `room` aborts, from a client (allowed by `authorize`
+   * with `action: 'cancel'`) or from `cancel()`, on any instance. Resolves or rejects as `fn` does; the run can be
+   * cancelled until then. `signal.reason` is a `FST_REALTIME_RUN_CANCELLED` error naming who cancelled.
+   */
+  run<T>(target: RunTarget, fn: (signal: AbortSignal) => T | Promise<T>): Promise<T>
+  /** Cancels a run from the server (e.g. an HTTP route), on every instance. */
+  cancel(target: RunTarget): Promise<void>
   /** The users present in a room (with `presence` on for it), across every instance. */
   presence(room: string): Promise<PresenceMember[]>
   /** The connection with this id on this instance, if any. */
   connection(id: string): RealtimeConnection | undefined
   stats(): RealtimeStats
+  /**
+   * The endpoint as an AsyncAPI 3.0 document: every control message, registry event and `handle()` type, with their
+   * schemas. With the `asyncapi` option it is also served at `GET <path>/asyncapi.json`.
+   */
+  asyncapi(): AsyncApiDocument
   /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
   close(): Promise<void>
 }

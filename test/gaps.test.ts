@@ -80,6 +80,10 @@ function scripted(): Scripted {
     presenceRemove: (...a) => guard('presenceRemove', () => inner.presenceRemove(...a)),
     presenceRefresh: (...a) => guard('presenceRefresh', () => inner.presenceRefresh(...a)),
     presenceList: (...a) => guard('presenceList', () => inner.presenceList(...a)),
+    stateRead: (...a) => guard('stateRead', () => inner.stateRead(...a)),
+    stateWrite: (...a) => guard('stateWrite', () => inner.stateWrite(...a)),
+    stateClaim: (...a) => guard('stateClaim', () => inner.stateClaim(...a)),
+    stateTake: (...a) => guard('stateTake', () => inner.stateTake(...a)),
     close: () => inner.close?.() as Promise<void>
   }
   return self

@@ -79,12 +79,12 @@ t.test('every wrong option fails register with a message that names it', async (
     [
       'adapter missing methods',
       { jwt, adapter: { init() {}, publish() {} } },
-      'option "adapter" must be an adapter (missing subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got object)'
+      'option "adapter" must be an adapter (missing subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList, stateRead, stateWrite, stateClaim, stateTake) (got object)'
     ],
     [
       'adapter null',
       { jwt, adapter: null },
-      'option "adapter" must be an adapter (missing init, publish, subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList) (got null)'
+      'option "adapter" must be an adapter (missing init, publish, subscribe, unsubscribe, history, presenceAdd, presenceRemove, presenceRefresh, presenceList, stateRead, stateWrite, stateClaim, stateTake) (got null)'
     ],
     ['presence string', { jwt, presence: 'yes' }, 'option "presence" must be a boolean or a function of the room (got string)'],
     ['presenceInfo object', { jwt, presenceInfo: {} }, 'option "presenceInfo" must be a function (got object)'],
@@ -99,7 +99,14 @@ t.test('every wrong option fails register with a message that names it', async (
     ['coalesce.windowMs zero', { jwt, coalesce: { windowMs: 0 } }, 'option "coalesce.windowMs" must be a positive integer'],
     ['coalesce.maxBytes fractional', { jwt, coalesce: { maxBytes: 1.5 } }, 'option "coalesce.maxBytes" must be a positive integer'],
     ['batch a string', { jwt, batch: 'yes' }, 'option "batch" must be a boolean (got string)'],
-    ['limits.volatileBytes zero', { jwt, limits: { volatileBytes: 0 } }, 'option "limits.volatileBytes" must be a positive integer']
+    ['limits.volatileBytes zero', { jwt, limits: { volatileBytes: 0 } }, 'option "limits.volatileBytes" must be a positive integer'],
+    ['asyncapi a string', { jwt, asyncapi: 'yes' }, 'option "asyncapi" must be an object (got string)'],
+    ['asyncapi.title a number', { jwt, asyncapi: { title: 1 } }, 'option "asyncapi.title" must be a string (got number)'],
+    [
+      'an unknown asyncapi field',
+      { jwt, asyncapi: { servers: [] } },
+      'unknown option "asyncapi.servers" (known: title, version, description)'
+    ]
   ]
   for (const [name, options, message] of cases) {
     await t.rejects(

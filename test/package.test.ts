@@ -22,7 +22,10 @@ t.test('npm pack ships the builds, types and docs, and no tests or sources', asy
     'dist/index.d.cts',
     'dist/client.js',
     'dist/client.cjs',
-    'dist/client.d.ts'
+    'dist/client.d.ts',
+    'dist/testing.js',
+    'dist/testing.cjs',
+    'dist/testing.d.ts'
   ]) {
     t.ok(files.includes(needed), `ships ${needed}`)
   }
@@ -49,6 +52,10 @@ t.test('the CommonJS and ESM builds export the plugin three ways and each serves
   t.same(seen.clients, ['realtime.v1', 'bearer.', 4008, true])
   t.same(seen.cjsServe, { userId: 'consumer', protocol: 'realtime.v1' })
   t.same(seen.esmServe, { userId: 'consumer', protocol: 'realtime.v1' })
+  t.same(seen.testing, [
+    ['tester', 'hi'],
+    ['tester', 'hi']
+  ])
 })
 
 t.test('a consumer merging its registry into the published types gets typed emits', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { buildApp, connect } from './helpers/index.js'
+import { connectTest } from '../src/testing.js'
+import { buildApp } from './helpers/index.js'
 
 const question = (requestId: string) => ({
   type: 'hitl_request' as const,
@@ -8,56 +9,55 @@ const question = (requestId: string) => ({
 
 t.test('request() to a connection resolves with the client reply', async (t) => {
   const app = await buildApp(t)
-  const client = await connect(app)
-  const pending = app.realtime.request<{ optionId: string }>(client.ready.data.connectionId, question('q1'), { timeout: 2000 })
+  const client = await connectTest(app)
+  const pending = app.realtime.request<{ optionId: string }>(client.connectionId, question('q1'), { timeout: 2000 })
   const asked = await client.next('hitl_request')
   t.match(asked, { type: 'hitl_request', id: /^r\d+$/, data: { requestId: 'q1', question: 'Publish?' } })
   t.equal(asked.seq, undefined, 'a request is not a room event')
   t.equal(app.realtime.stats().pendingRequests, 1)
-  client.send({ type: 'reply', id: asked.id, data: { optionId: 'yes' } })
+  client.answer(asked, { optionId: 'yes' })
   t.same(await pending, { optionId: 'yes' })
   t.equal(app.realtime.stats().pendingRequests, 0)
-  client.send({ type: 'reply', id: asked.id, data: { optionId: 'again' } })
+  client.answer(asked, { optionId: 'again' })
   t.same((await client.next('error')).data, { code: 'unknown_request', message: `no pending request "${asked.id}" for this connection` })
 })
 
 t.test('request() to a room: the first reply wins, a later one is told the request is gone', async (t) => {
   const app = await buildApp(t, { authorize: () => true })
-  const a = await connect(app, 'alice')
-  const b = await connect(app, 'bob')
-  const outsider = await connect(app, 'eve')
+  const a = await connectTest(app, { user: 'alice' })
+  const b = await connectTest(app, { user: 'bob' })
+  const outsider = await connectTest(app, { user: 'eve' })
   await a.subscribe('workflow:1')
   await b.subscribe('workflow:1')
   const pending = app.realtime.request('workflow:1', question('q2'))
   const [qa, qb] = [await a.next('hitl_request'), await b.next('hitl_request')]
   t.equal(qa.id, qb.id)
-  outsider.send({ type: 'reply', id: qa.id, data: 'hijack' })
+  outsider.answer(qa, 'hijack')
   t.equal((await outsider.next('error')).data.code, 'unknown_request', 'a connection that was not asked cannot answer')
-  b.send({ type: 'reply', id: qb.id, data: 'from bob' })
+  b.answer(qb, 'from bob')
   t.equal(await pending, 'from bob')
-  a.send({ type: 'reply', id: qa.id, data: 'from alice' })
+  a.answer(qa, 'from alice')
   t.equal((await a.next('error')).data.code, 'unknown_request')
 })
 
 t.test('request() rejects on timeout, and a late reply is refused', async (t) => {
   const app = await buildApp(t, { requestTimeout: 50 })
-  const client = await connect(app)
-  const id = client.ready.data.connectionId
+  const client = await connectTest(app)
+  const id = client.connectionId
   await t.rejects(app.realtime.request(id, question('q3')), {
     code: 'FST_REALTIME_REQUEST_TIMEOUT',
     message: /request r\d+ timed out after 50 ms/
   })
   await t.rejects(app.realtime.request(id, question('q4'), { timeout: 20 }), { message: /after 20 ms/ })
-  const asked = await client.next('hitl_request')
-  client.send({ type: 'reply', id: asked.id, data: 1 })
+  client.answer(await client.next('hitl_request'), 1)
   t.equal((await client.next('error')).data.code, 'unknown_request')
   t.equal(app.realtime.stats().pendingRequests, 0)
 })
 
 t.test('request() rejects when every asked connection closes, not before', async (t) => {
   const app = await buildApp(t, { authorize: () => true })
-  const a = await connect(app, 'alice')
-  const b = await connect(app, 'bob')
+  const a = await connectTest(app, { user: 'alice' })
+  const b = await connectTest(app, { user: 'bob' })
   await a.subscribe('r')
   await b.subscribe('r')
   let settled = false
@@ -78,10 +78,9 @@ t.test('request() rejects when every asked connection closes, not before', async
 
 t.test('request() rejects when the client answers with an error', async (t) => {
   const app = await buildApp(t)
-  const client = await connect(app)
-  const pending = app.realtime.request(client.ready.data.connectionId, question('q6'))
-  const asked = await client.next('hitl_request')
-  client.send({ type: 'reply', id: asked.id, error: { code: 'declined', message: 'User closed the dialog' } })
+  const client = await connectTest(app)
+  const pending = app.realtime.request(client.connectionId, question('q6'))
+  client.decline(await client.next('hitl_request'), 'declined', 'User closed the dialog')
   await t.rejects(pending, { code: 'FST_REALTIME_REQUEST_REJECTED', message: /rejected by the client: declined: User closed the dialog/ })
 })
 

@@ -13,6 +13,10 @@ t.test('the client is typed by the server registry and the handle() schemas', as
   t.same(diagnose('test/types/client.ts'), [])
 })
 
+t.test('the test client is typed by the merged registry and the handle() schemas', async (t) => {
+  t.same(diagnose('test/types/testing.ts'), [])
+})
+
 t.test('a wrong event name and a wrong payload do not compile', async (t) => {
   const errors = diagnose('test/types/negative-control.ts')
   t.equal(errors.length, 2, errors.join('\n'))

@@ -31,6 +31,9 @@
  *    subscribed instance for the room's ttl), the next publication starts at seq 1 with a new epoch. Positions of
  *    an old epoch are never resumed into the new one.
  *
+ * The plugin also publishes volatile signals between instances (a run cancelled, a question settled) on one internal
+ * room that every instance subscribes to at start; to the adapter it is a room like any other.
+ *
  * Errors: a method that cannot reach its backend rejects (the hub turns that into a clear error for the caller of
  * `emit()`, or an `internal` error reply for a client's subscribe). It never throws synchronously, and it never
  * calls `AdapterHandler` from inside a failed call.
@@ -105,6 +108,9 @@ export interface PresenceChange {
   readonly member: PresenceMember
 }
 
+/** Changes to a room's shared state: a string sets the field, `null` deletes it. */
+export type StateChanges = Readonly<Record<string, string | null>>
+
 /** Where an adapter logs what it cannot report otherwise (a lost connection, a failed background call): the app's logger. */
 export interface AdapterLog {
   info(obj: object, msg: string): void
@@ -174,6 +180,31 @@ export interface Adapter {
 
   /** The users present in the room, each once, with their connection counts (expired entries left out). */
   presenceList(room: string): Promise<PresenceMember[]>
+
+  /*
+   * A room's shared state: a small map of string fields that every instance reads and writes, for the open token
+   * streams and pending questions of the room (`stream()`, `ask()`). The plugin owns the field names and values; the
+   * adapter stores them as they are. A room's state is kept at least `ttl` ms after a write (each write extends it,
+   * never shortens it), then may go as a whole. It is separate from the history: a new epoch does not clear it.
+   */
+
+  /** Every field of the room's state ({} when it has none). */
+  stateRead(room: string): Promise<Record<string, string>>
+
+  /** Applies the changes, together. */
+  stateWrite(room: string, changes: StateChanges, ttl: number): Promise<void>
+
+  /**
+   * Sets `field` to `value` unless it holds a value already, atomically. Resolves with the value it holds afterwards:
+   * `value`, or the one that was there (so of two instances claiming one field, both learn the winner's value).
+   */
+  stateClaim(room: string, field: string, value: string, ttl: number): Promise<string>
+
+  /**
+   * If `field` holds a value: deletes it, applies `changes`, and resolves true, all in one atomic step; else resolves
+   * false and changes nothing. Of several callers taking one field at once, exactly one gets true.
+   */
+  stateTake(room: string, field: string, changes: StateChanges, ttl: number): Promise<boolean>
 
   /**
    * Stops delivering publications and releases what the adapter created (connections, timers). A client the

@@ -8,6 +8,7 @@ import type {
   PresenceEntry,
   PresenceMember,
   Publication,
+  StateChanges,
   StreamPosition
 } from './adapter.js'
 import { ttlTimer } from './ttl-timer.js'
@@ -74,6 +75,12 @@ function memberOf(present: Map<string, Present>, user: string, now: number): Pre
 
 const leave = (user: string): PresenceChange => ({ kind: 'leave', member: { user, connections: 0 } })
 
+/** One room's shared state, kept until `expiresAt`. */
+interface State {
+  readonly fields: Map<string, string>
+  expiresAt: number
+}
+
 /**
  * The default adapter: one process, no set-up. Every publication is handed to the hub synchronously, before
  * `publish` returns, so an `emit()` reaches local sockets at once. Streams nobody holds are swept after their ttl.
@@ -81,11 +88,13 @@ const leave = (user: string): PresenceChange => ({ kind: 'leave', member: { user
 export function memoryAdapter(): Adapter {
   const streams = new Map<string, Stream>()
   const presence = new Map<string, Map<string, Present>>()
+  const states = new Map<string, State>()
   let handler: AdapterHandler | undefined
 
   const sweep = (): void => {
     const now = Date.now()
     for (const [name, stream] of streams) if (stream.expired(now)) streams.delete(name)
+    for (const [name, state] of states) if (state.expiresAt <= now) states.delete(name)
   }
 
   // A stream nobody holds goes at most 1.5 ttl after its last activity.
@@ -101,6 +110,22 @@ export function memoryAdapter(): Adapter {
     }
     s.policy = policy
     return s
+  }
+
+  /** Creates the room's state on its first write; the sweeper drops it once it expired. */
+  const apply = (name: string, changes: StateChanges, ttl: number): void => {
+    const now = Date.now()
+    let s = states.get(name)
+    if (s === undefined) {
+      s = { fields: new Map(), expiresAt: 0 }
+      states.set(name, s)
+    }
+    for (const [field, value] of Object.entries(changes)) {
+      if (value === null) s.fields.delete(field)
+      else s.fields.set(field, value)
+    }
+    s.expiresAt = Math.max(s.expiresAt, now + ttl)
+    sweeper.watch(ttl)
   }
 
   /** Removes the room's expired entries; the users left with no connection have left. */
@@ -205,6 +230,27 @@ export function memoryAdapter(): Adapter {
       const users = new Set<string>()
       for (const p of present.values()) if (p.expiresAt > now) users.add(p.entry.userId)
       return [...users].map((user) => memberOf(present, user, now) as PresenceMember)
+    },
+
+    async stateRead(name) {
+      return Object.fromEntries(states.get(name)?.fields ?? [])
+    },
+
+    async stateWrite(name, changes, ttl) {
+      apply(name, changes, ttl)
+    },
+
+    async stateClaim(name, field, value, ttl) {
+      const held = states.get(name)?.fields.get(field)
+      if (held !== undefined) return held
+      apply(name, { [field]: value }, ttl)
+      return value
+    },
+
+    async stateTake(name, field, changes, ttl) {
+      if (states.get(name)?.fields.has(field) !== true) return false
+      apply(name, { ...changes, [field]: null }, ttl)
+      return true
     },
 
     async close() {

@@ -9,6 +9,7 @@ import type {
   PresenceChange,
   PresenceMember,
   Publication,
+  StateChanges,
   StreamPosition
 } from './adapter.js'
 import { ttlTimer } from './ttl-timer.js'
@@ -38,6 +39,7 @@ export interface RedisAdapterOptions {
  *   <prefix>{room}:stream   stream of the last `size` events, id `<seq>-0`, fields t (ms) and f (the frame)
  *   <prefix>{room}:pz       sorted set: connection id → expiry (ms)
  *   <prefix>{room}:ph       hash: connection id → {"u": user, "i": info}
+ *   <prefix>{room}:state    hash: the room's shared state (open streams, pending questions), kept ttl after a write
  * Channel: <prefix>ch:<room>, message `<epoch> <seq> <frame>` (epoch empty and seq 0 for a volatile event).
  */
 
@@ -163,6 +165,37 @@ end
 return live
 `
 
+/** Applies (op, field, value) triples from ARGV[from] ('s' sets, 'd' deletes), then keeps the key at least ttl ms. */
+const STATE = `
+local function apply(key, from, ttl)
+  for i = from, #ARGV, 3 do
+    if ARGV[i] == 's' then redis.call('HSET', key, ARGV[i + 1], ARGV[i + 2]) else redis.call('HDEL', key, ARGV[i + 1]) end
+  end
+  if redis.call('EXISTS', key) == 1 and redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+`
+
+/** KEYS state; ARGV ttl, triples. */
+const STATE_WRITE = `${STATE}
+apply(KEYS[1], 2, tonumber(ARGV[1]))
+return 1
+`
+
+/** KEYS state; ARGV ttl, field, value. Returns the value the field holds afterwards. */
+const STATE_CLAIM = `${STATE}
+local held = redis.call('HGET', KEYS[1], ARGV[3])
+if held then return held end
+apply(KEYS[1], 2, tonumber(ARGV[1]))
+return ARGV[4]
+`
+
+/** KEYS state; ARGV ttl, field, triples. Returns 1 when the field was there (and is now gone), else 0. */
+const STATE_TAKE = `${STATE}
+if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return 0 end
+apply(KEYS[1], 3, tonumber(ARGV[1]))
+return 1
+`
+
 /** KEYS meta...; ARGV ttl... Keeps held rooms alive. */
 const KEEPALIVE = `
 for i, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[i]) end
@@ -182,12 +215,19 @@ const SCRIPTS = {
   presenceRemove: script(PRESENCE_REMOVE),
   presenceRefresh: script(PRESENCE_REFRESH),
   presenceList: script(PRESENCE_LIST),
+  stateWrite: script(STATE_WRITE),
+  stateClaim: script(STATE_CLAIM),
+  stateTake: script(STATE_TAKE),
   keepalive: script(KEEPALIVE)
 }
 
 const SPACE = 0x20
 /** `!` after the seq marks an immediate event. */
 const MARK = 0x21
+
+/** State changes as the scripts read them: (op, field, value) triples. */
+const triples = (changes: StateChanges): string[] =>
+  Object.entries(changes).flatMap(([field, value]) => (value === null ? ['d', field, ''] : ['s', field, value]))
 
 /** Waits for a client's `ready`, or fails after `ms` with a message that says where Redis was looked for. */
 function ready(client: Redis, ms: number, where: string): Promise<void> {
@@ -247,6 +287,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
   const stream = (room: string): string => `${prefix}{${room}}:stream`
   const pz = (room: string): string => `${prefix}{${room}}:pz`
   const ph = (room: string): string => `${prefix}{${room}}:ph`
+  const state = (room: string): string => `${prefix}{${room}}:state`
   const channel = (room: string): string => `${prefix}ch:${room}`
   const channelPrefix = Buffer.from(`${prefix}ch:`)
 
@@ -401,6 +442,22 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
         else seen.connections++
       }
       return [...users.values()].map(({ value, connections }) => member(value, connections))
+    },
+
+    stateRead(room) {
+      return (cmd as Redis).hgetall(state(room))
+    },
+
+    async stateWrite(room, changes, ttl) {
+      await run(SCRIPTS.stateWrite, [state(room)], [ttl, ...triples(changes)])
+    },
+
+    async stateClaim(room, field, value, ttl) {
+      return (await run(SCRIPTS.stateClaim, [state(room)], [ttl, 's', field, value])) as string
+    },
+
+    async stateTake(room, field, changes, ttl) {
+      return (await run(SCRIPTS.stateTake, [state(room)], [ttl, field, ...triples(changes)])) === 1
     },
 
     async close() {

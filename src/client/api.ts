@@ -23,7 +23,11 @@ export interface WebSocketLike {
 }
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike
 
-/** One event type of a registry, as the client receives it (`seq` is absent on volatile events). */
+/**
+ * One event type of a registry, as the client receives it (`seq` is absent on volatile events). An event of a token
+ * stream (`app.realtime.stream()`) names it in `stream`: while it grows it comes again and again with `partial: true`
+ * and the text so far in its field; the last one, without `partial`, is the finished event, with a `seq`.
+ */
 export interface ClientEventOf<E extends EventRegistry, K extends keyof E & string> {
   type: K
   room: string
@@ -32,7 +36,23 @@ export interface ClientEventOf<E extends EventRegistry, K extends keyof E & stri
   from?: string
   data: Static<E[K]>
   ts: string
+  /** The token stream this event belongs to. */
+  stream?: string
+  /** True while the stream grows: the text so far, not the finished event. */
+  partial?: true
 }
+
+/** A question of a room (`app.realtime.ask()`) waiting for its first answer. Answer it with `reply(id, data)`. */
+export interface ClientQuestionOf<E extends EventRegistry, K extends keyof E & string> {
+  readonly id: string
+  readonly room: string
+  readonly type: K
+  readonly data: Static<E[K]>
+  readonly ts: string
+}
+
+/** Any open question: a union that narrows on `type`. */
+export type ClientQuestion<E extends EventRegistry> = { [K in keyof E & string]: ClientQuestionOf<E, K> }[keyof E & string]
 
 /** Any registry event, as the client receives it: a union that narrows on `type`. */
 export type ClientEvent<E extends EventRegistry> = { [K in keyof E & string]: ClientEventOf<E, K> }[keyof E & string]
@@ -135,6 +155,25 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
    * Resolves once the server took it. Members get it with `from` set to this user, the sender too if subscribed.
    */
   publish<K extends keyof E & string>(room: string, type: K, data: Static<E[K]>, options?: { timeout?: number }): Promise<void>
+  /**
+   * Cancels the run `runId` of `room` (the server's `app.realtime.run()`), if the server's `authorize` allows it.
+   * Resolves once the server has passed the cancel on; rejects with `forbidden`, or as `send` does.
+   */
+  cancel(room: string, runId: string, options?: { timeout?: number }): Promise<void>
+  /**
+   * The questions (`app.realtime.ask()`) open in the rooms this client holds, oldest first: listed by the server on
+   * every (re)subscribe, added as they are asked, removed when settled (`hitl_resolved`) by any connection.
+   */
+  questions(): ClientQuestion<E>[]
+  /** Called with the open questions whenever they change. Returns a function that removes the listener. */
+  onQuestions(listener: (questions: ClientQuestion<E>[]) => void): () => void
+  /**
+   * Answers an open question. Resolves when this answer won; rejects with `already_answered` when another
+   * connection (maybe another tab of the same user) answered first, and the question leaves the list either way.
+   */
+  reply(id: string, data: unknown, options?: { timeout?: number }): Promise<void>
+  /** Declines an open question: the server's `ask()` rejects with the code. */
+  decline(id: string, code: string, message?: string, options?: { timeout?: number }): Promise<void>
   onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void

@@ -13,8 +13,31 @@ import type {
 import { RealtimeClientError } from './api.js'
 import { backoff } from './backoff.js'
 
+/** A token stream of a room as the client assembles it. */
+interface OpenStream {
+  readonly id: string
+  readonly type: string
+  readonly field: string
+  readonly data: Record<string, unknown>
+  readonly ts: string
+  text: string
+}
+
+/** A question of a room (`ask()`), waiting for its first answer. */
+interface OpenQuestion {
+  readonly id: string
+  readonly room: string
+  readonly type: string
+  readonly data: unknown
+  readonly ts: string
+}
+
 interface Sub {
   readonly room: string
+  /** The room's open token streams, by id. */
+  streams: Map<string, OpenStream>
+  /** The room's questions (`ask()`) waiting for an answer, by id. */
+  questions: Map<string, OpenQuestion>
   readonly handler: ((event: any) => void) | undefined
   readonly options: SubscribeOptions
   /** False for rooms the server joined the client to: those are not resubscribed on reconnect. */
@@ -91,6 +114,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   const subs = new Map<string, Sub>()
   const typeHandlers = new Map<string, Set<(event: any) => void>>()
   const requestHandlers = new Map<string, (data: any) => unknown>()
+  const questionListeners = new Set<(questions: any[]) => void>()
   const stateListeners = new Set<(state: ClientState, previous: ClientState) => void>()
   const pending = new Map<string, Pending>()
   const outbox: Outgoing[] = []
@@ -130,9 +154,14 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   }
 
   /** Sends a message with an id and settles with its `ack` or `error`; queued while disconnected. */
-  function request(message: { type: string; [key: string]: unknown }, what: string, timeoutMs: number | undefined): Promise<any> {
+  function request(
+    message: { type: string; [key: string]: unknown },
+    what: string,
+    timeoutMs: number | undefined,
+    id = nextId()
+  ): Promise<any> {
     if (state === 'closed') return Promise.reject(new RealtimeClientError('closed', 'the client is closed'))
-    return new Promise((resolve, reject) => expect(message, what, timeoutMs, resolve, reject))
+    return new Promise((resolve, reject) => expect(message, what, timeoutMs, resolve, reject, id))
   }
 
   /** `request` with callbacks, called as the answer is read: before the frames after it in the same batch. */
@@ -141,9 +170,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     what: string,
     timeoutMs: number | undefined,
     resolve: (data: any) => void,
-    reject: (err: RealtimeClientError) => void
+    reject: (err: RealtimeClientError) => void,
+    id = nextId()
   ): void {
-    const id = nextId()
     const timeout = timeoutMs ?? ackTimeout
     const timer = setTimeout(() => {
       // Not sent yet: it must not go out later, after the caller was told it failed.
@@ -164,7 +193,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     if (tooLarge(out.text)) {
       // Refused here, with a clear error, rather than losing the connection over it.
       const message = `the message is larger than the server accepts (${maxPayload} bytes)`
-      if (out.type === ClientType.Reply)
+      // A server request's reply declines it; a question's reply (awaited, with its room) fails for the caller.
+      if (out.type === ClientType.Reply && !pending.has(out.id as string))
         socket?.send(JSON.stringify({ type: ClientType.Reply, id: out.id, error: { code: 'too_large', message } }))
       else settle(out.id, new RealtimeClientError('too_large', message))
       return
@@ -252,6 +282,12 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       case ServerType.Leave:
         onPresenceChange(frame)
         return
+      case ServerType.Stream:
+        onStream(frame.room, frame.data)
+        return
+      case ServerType.Delta:
+        onDelta(frame)
+        return
     }
     if (room === undefined && id !== undefined) void answer(frame)
     else onEvent(frame)
@@ -268,6 +304,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   function newSub(room: string, handler: Sub['handler'], subOptions: SubscribeOptions, explicit: boolean): Sub {
     const sub: Sub = {
       room,
+      streams: new Map(),
+      questions: new Map(),
       handler,
       options: subOptions,
       explicit,
@@ -291,12 +329,71 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       // The server joined this connection to a room.
       sub = newSub(frame.room, undefined, {}, false)
     }
-    const { seq, epoch, recovered, snapshot } = frame.data
+    const { seq, epoch, recovered, snapshot, streams = [], questions = [] } = frame.data
     sub.pendingId = undefined
     sub.epoch = epoch
     if (!recovered) sub.seq = seq
     if (sub.options.onPresence !== undefined) askPresence(sub)
     sub.options.onSubscribed?.({ recovered, seq, epoch, snapshot })
+    // The room's open streams as they stand now: the text so far, which the deltas that follow extend.
+    sub.streams = new Map()
+    for (const stream of streams) onStream(frame.room, stream)
+    // The questions still open now; a replayed one comes again as an event, a settled one leaves with hitl_resolved.
+    sub.questions = new Map(questions.map((q: OpenQuestion) => [q.id, { ...q, room: frame.room }]))
+    questionsChanged()
+  }
+
+  function questionList(): OpenQuestion[] {
+    return [...subs.values()].flatMap((sub) => [...sub.questions.values()]).sort((a, b) => a.ts.localeCompare(b.ts))
+  }
+
+  function questionsChanged(): void {
+    const list = questionList()
+    for (const listener of questionListeners) listener(list)
+  }
+
+  /** Replies to a question with its id and room; the server acks the first answer. A settled one is dropped here. */
+  function answerQuestion(id: string, body: { data?: unknown; error?: unknown }, timeout: number | undefined): Promise<void> {
+    const question = questionList().find((q) => q.id === id)
+    if (question === undefined) return Promise.reject(new RealtimeClientError(ErrorCode.UnknownRequest, `no open question "${id}"`))
+    return request({ type: ClientType.Reply, room: question.room, ...body }, `reply ${id}`, timeout, id).then(
+      () => undefined,
+      (err: RealtimeClientError) => {
+        if (err.code === ErrorCode.AlreadyAnswered || err.code === ErrorCode.UnknownRequest) {
+          subs.get(question.room)?.questions.delete(id)
+          questionsChanged()
+        }
+        throw err
+      }
+    )
+  }
+
+  /** A stream opened (or listed in `subscribed`): handlers get it as a partial event with the text so far. */
+  function onStream(room: string, data: OpenStream): void {
+    const sub = subs.get(room)
+    if (sub === undefined) return
+    const stream = { ...data }
+    sub.streams.set(stream.id, stream)
+    deliver(sub, partial(room, stream))
+  }
+
+  function partial(room: string, s: OpenStream): unknown {
+    return { type: s.type, room, data: { ...s.data, [s.field]: s.text }, ts: s.ts, stream: s.id, partial: true }
+  }
+
+  /** Text appended at `offset`: what the client already has is skipped, a gap asks for the text so far again. */
+  function onDelta(frame: any): void {
+    const sub = subs.get(frame.room)
+    const stream = sub?.streams.get(frame.data.id)
+    if (sub === undefined || stream === undefined) return
+    const { offset, text } = frame.data
+    if (offset > stream.text.length) {
+      if (sub.pendingId === undefined) sendSubscribe(sub)
+      return
+    }
+    if (offset + text.length <= stream.text.length) return
+    stream.text += text.slice(stream.text.length - offset)
+    deliver(sub, partial(frame.room, stream))
   }
 
   /** Presence is not replayed on resume: after each `subscribed` the list is asked again, and changes applied on top. */
@@ -357,8 +454,23 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       }
       sub.seq = frame.seq
     }
-    if (sub.handler !== undefined) call(sub.handler, frame)
-    for (const handler of typeHandlers.get(frame.type) ?? []) call(handler, frame)
+    if (frame.type === ServerType.HitlResolved) {
+      if (sub.questions.delete(frame.data.id)) questionsChanged()
+      return
+    }
+    // An event with an id is a question (`ask()`): open until its hitl_resolved.
+    if (frame.id !== undefined) {
+      sub.questions.set(frame.id, { id: frame.id, room: frame.room, type: frame.type, data: frame.data, ts: frame.ts })
+      questionsChanged()
+    }
+    // The event that ends a stream holds its whole text: the partial one is done.
+    if (frame.stream !== undefined) sub.streams.delete(frame.stream)
+    deliver(sub, frame)
+  }
+
+  function deliver(sub: Sub, event: any): void {
+    if (sub.handler !== undefined) call(sub.handler, event)
+    for (const handler of typeHandlers.get(event.type) ?? []) call(handler, event)
   }
 
   /** A throwing handler must not stop the others, nor the rest of a batch. */
@@ -541,6 +653,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         unsubscribe() {
           if (subs.get(room) !== sub) return
           subs.delete(room)
+          if (sub.questions.size > 0) questionsChanged()
           if (ready) socket?.send(JSON.stringify({ type: ClientType.Unsubscribe, id: nextId(), room }))
         }
       }
@@ -569,6 +682,22 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     },
     presence(room, presenceOptions = {}) {
       return request({ type: ClientType.Presence, room }, ClientType.Presence, presenceOptions.timeout)
+    },
+    questions() {
+      return questionList() as never
+    },
+    onQuestions(listener) {
+      questionListeners.add(listener)
+      return () => questionListeners.delete(listener)
+    },
+    reply(id, data, replyOptions = {}) {
+      return answerQuestion(id, { data }, replyOptions.timeout)
+    },
+    decline(id, code, message = '', declineOptions = {}) {
+      return answerQuestion(id, { error: { code, message } }, declineOptions.timeout)
+    },
+    async cancel(room, runId, cancelOptions = {}) {
+      await request({ type: ClientType.Cancel, room, data: { runId } }, `cancel ${runId}`, cancelOptions.timeout)
     },
     onStateChange(listener) {
       stateListeners.add(listener)

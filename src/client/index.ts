@@ -9,6 +9,8 @@ export {
   type ClientEvent,
   type ClientEventOf,
   type ClientOptions,
+  type ClientQuestion,
+  type ClientQuestionOf,
   type ClientState,
   type PresenceChange,
   type PresenceMember,

@@ -21,7 +21,9 @@ export const ClientType = {
   Reply: 'reply',
   Presence: 'presence',
   /** An ephemeral signal (typing, a cursor) to a room's members: volatile, allowed by `authorize` with `action: 'publish'`. */
-  Publish: 'publish'
+  Publish: 'publish',
+  /** Cancel a run of a room: `{ room, data: { runId } }`. */
+  Cancel: 'cancel'
 } as const
 
 /** Message types only the server sends. */
@@ -35,7 +37,13 @@ export const ServerType = {
   Join: 'join',
   Leave: 'leave',
   /** The answer to a client's `presence`: the room's members. (The same name as the client's request.) */
-  Presence: 'presence'
+  Presence: 'presence',
+  /** A token stream opened in a room (`stream()`): its id, event type, text field and text so far. Volatile. */
+  Stream: 'stream',
+  /** Text appended to an open token stream, at an offset. Volatile. */
+  Delta: 'delta',
+  /** A question (`ask()`) of the room is settled: answered, declined or timed out. Kept in the history. */
+  HitlResolved: 'hitl_resolved'
 } as const
 
 /** Every control type. An event registry may not use these names. */
@@ -64,6 +72,8 @@ export const ErrorCode = {
   Unauthorized: 'unauthorized',
   /** A `reply` names no request that is pending for this connection. */
   UnknownRequest: 'unknown_request',
+  /** A `reply` to a question (`ask()`) that was already answered, declined or timed out. */
+  AlreadyAnswered: 'already_answered',
   /** A handler failed. The details are logged on the server, never sent. */
   Internal: 'internal'
 } as const

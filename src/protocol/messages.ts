@@ -13,7 +13,15 @@ export type PingMessage = Static<typeof S.Ping>
 export type AuthMessage = Static<typeof S.Auth>
 export type ReplyMessage = Static<typeof S.Reply>
 export type PresenceRequestMessage = Static<typeof S.PresenceRequest>
-export type ClientControlMessage = SubscribeMessage | UnsubscribeMessage | PingMessage | AuthMessage | ReplyMessage | PresenceRequestMessage
+export type CancelMessage = Static<typeof S.Cancel>
+export type ClientControlMessage =
+  | SubscribeMessage
+  | UnsubscribeMessage
+  | PingMessage
+  | AuthMessage
+  | ReplyMessage
+  | PresenceRequestMessage
+  | CancelMessage
 
 // Server -> Client
 export type ReadyMessage = Static<typeof S.Ready>
@@ -22,12 +30,29 @@ export type UnsubscribedMessage = Static<typeof S.Unsubscribed>
 export type PongMessage = Static<typeof S.Pong>
 export type AckMessage<T = unknown> = Omit<Static<typeof S.Ack>, 'data'> & { data: T }
 export type ErrorMessage = Static<typeof S.ErrorReply>
-export type ServerControlMessage = ReadyMessage | SubscribedMessage | UnsubscribedMessage | PongMessage | AckMessage | ErrorMessage
+export type StreamMessage = Static<typeof S.StreamOpened>
+export type DeltaMessage = Static<typeof S.Delta>
+export type HitlResolvedMessage = Static<typeof S.HitlResolved>
+export type ServerControlMessage =
+  | ReadyMessage
+  | SubscribedMessage
+  | UnsubscribedMessage
+  | PongMessage
+  | AckMessage
+  | ErrorMessage
+  | StreamMessage
+  | DeltaMessage
+  | HitlResolvedMessage
 
-/** A registry event delivered to a room's subscribers (`seq` is absent on volatile events). */
+/**
+ * A registry event delivered to a room's subscribers (`seq` is absent on volatile events). `id` marks a question
+ * (`ask()`), `stream` the event that ends a token stream.
+ */
 export interface EventMessage<T extends string = string, D = unknown> {
   type: T
   room: string
+  id?: string
+  stream?: string
   seq?: number
   data: D
   ts: string

@@ -52,9 +52,18 @@ export const ReplyError = Type.Object(
   { code: Type.String({ minLength: 1, maxLength: 128 }), message: Type.String({ maxLength: 1024 }) },
   strict
 )
-/** The answer to a server request: `data`, or `error` when the client declines or fails. */
+/**
+ * The answer to a server request: `data`, or `error` when the client declines or fails. A question (`ask()`) is
+ * answered with its `room` as well.
+ */
 export const Reply = Type.Object(
-  { type: Type.Literal(ClientType.Reply), id: Id, data: Type.Optional(Type.Unknown()), error: Type.Optional(ReplyError) },
+  {
+    type: Type.Literal(ClientType.Reply),
+    id: Id,
+    room: Type.Optional(Room),
+    data: Type.Optional(Type.Unknown()),
+    error: Type.Optional(ReplyError)
+  },
   strict
 )
 export const PresenceRequest = Type.Object({ type: Type.Literal(ClientType.Presence), id: Type.Optional(Id), room: Room }, strict)
@@ -65,6 +74,16 @@ export const Publish = Type.Object(
     id: Type.Optional(Id),
     room: Room,
     data: Type.Object({ type: Type.String({ minLength: 1, maxLength: 128 }), data: Type.Optional(Type.Unknown()) }, strict)
+  },
+  strict
+)
+/** Cancel the run `runId` of a room; allowed by `authorize` with `action: 'cancel'`, answered with `ack`. */
+export const Cancel = Type.Object(
+  {
+    type: Type.Literal(ClientType.Cancel),
+    id: Type.Optional(Id),
+    room: Room,
+    data: Type.Object({ runId: Type.String({ minLength: 1, maxLength: 256 }) }, strict)
   },
   strict
 )
@@ -92,14 +111,41 @@ export const Ready = Type.Object(
   },
   strict
 )
-/** `seq` is where the stream continues from: the next event of this subscription has `seq + 1`. */
+/** A token stream as it stands: the event it builds, the field of `data` that grows, and the text so far. */
+export const StreamState = Type.Object(
+  {
+    id: Id,
+    /** The registry type of the event the stream builds. */
+    type: Type.String({ minLength: 1 }),
+    /** The field of `data` that holds the text. */
+    field: Type.String({ minLength: 1 }),
+    /** The event's data, with `field` empty: the text is in `text`. */
+    data: Type.Unknown(),
+    text: Type.String(),
+    ts: Type.String()
+  },
+  strict
+)
+/** A question (`ask()`) waiting for its first answer. Answer it with `reply {id, room, data}`. */
+export const QuestionState = Type.Object({ id: Id, type: Type.String({ minLength: 1 }), data: Type.Unknown(), ts: Type.String() }, strict)
+/**
+ * `seq` is where the stream continues from: the next event of this subscription has `seq + 1`. `streams` and
+ * `questions` list the room's open token streams and pending questions, when it has any.
+ */
 export const Subscribed = Type.Object(
   {
     type: Type.Literal(ServerType.Subscribed),
     id: Type.Optional(Id),
     room: Room,
     data: Type.Object(
-      { seq: Seq, epoch: Type.String({ minLength: 1 }), recovered: Type.Boolean(), snapshot: Type.Optional(Type.Unknown()) },
+      {
+        seq: Seq,
+        epoch: Type.String({ minLength: 1 }),
+        recovered: Type.Boolean(),
+        snapshot: Type.Optional(Type.Unknown()),
+        streams: Type.Optional(Type.Array(StreamState)),
+        questions: Type.Optional(Type.Array(QuestionState))
+      },
       strict
     )
   },
@@ -136,11 +182,16 @@ export const PresenceList = Type.Object(
   },
   strict
 )
-/** A registry event. Volatile events have no `seq`. */
+/**
+ * A registry event. Volatile events have no `seq`. A question (`ask()`) has an `id` to answer with `reply`; the
+ * event that ends a token stream names it in `stream`.
+ */
 export const Event = Type.Object(
   {
     type: Type.String({ minLength: 1 }),
     room: Room,
+    id: Type.Optional(Id),
+    stream: Type.Optional(Id),
     seq: Type.Optional(Type.Integer({ minimum: 1 })),
     /** The user who published it, for events a client published (always volatile). */
     from: Type.Optional(Type.String({ minLength: 1 })),
@@ -149,8 +200,62 @@ export const Event = Type.Object(
   },
   strict
 )
+/** A token stream opened in the room (volatile): what it builds, and its text so far. */
+export const StreamOpened = Type.Object({ type: Type.Literal(ServerType.Stream), room: Room, data: StreamState }, strict)
+/** Text appended to an open stream; `offset` is the length of the stream's text before it. Volatile. */
+export const Delta = Type.Object(
+  {
+    type: Type.Literal(ServerType.Delta),
+    room: Room,
+    data: Type.Object({ id: Id, offset: Type.Integer({ minimum: 0 }), text: Type.String() }, strict)
+  },
+  strict
+)
+/** A question of the room is settled; every connection that shows it can put it away. Kept in the history. */
+export const HitlResolved = Type.Object(
+  {
+    type: Type.Literal(ServerType.HitlResolved),
+    room: Room,
+    seq: Type.Optional(Type.Integer({ minimum: 1 })),
+    data: Type.Object(
+      {
+        id: Id,
+        status: Type.Union([Type.Literal('answered'), Type.Literal('declined'), Type.Literal('timeout')]),
+        /** The user whose reply settled it. */
+        by: Type.Optional(Type.String()),
+        /** The answer (`answered`) or the reason (`declined`). */
+        answer: Type.Optional(Type.Unknown()),
+        error: Type.Optional(ReplyError)
+      },
+      strict
+    ),
+    ts: Type.String()
+  },
+  strict
+)
 /** A server request (`app.realtime.request`), answered with `reply`. */
 export const ServerRequest = Type.Object({ type: Type.String({ minLength: 1 }), id: Id, data: Type.Unknown() }, strict)
+
+// One registry or handle() type as a whole message, for the AsyncAPI document.
+
+/** A registry event of one type, as subscribers receive it. */
+export const eventOf = (type: string, data: TSchema) =>
+  Type.Object(
+    {
+      type: Type.Literal(type),
+      room: Room,
+      id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'a question (ask()): answer with reply' })),
+      stream: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the token stream this event ends' })),
+      seq: Type.Optional(Type.Integer({ minimum: 1, description: 'absent on volatile events' })),
+      data,
+      ts: Type.String({ format: 'date-time' })
+    },
+    strict
+  )
+/** A registry type sent as a server request (`request()`), answered with `reply`. */
+export const requestOf = (type: string, data: TSchema) => Type.Object({ type: Type.Literal(type), id: Id, data }, strict)
+/** A client message registered with `handle()`; with an `id` it is answered with `ack` or `error`. */
+export const messageOf = (type: string, data: TSchema) => Type.Object({ type: Type.Literal(type), id: Type.Optional(Id), data }, strict)
 
 export interface Checker<T = unknown> {
   check(value: unknown): value is T
@@ -180,7 +285,8 @@ export const clientChecks: ReadonlyMap<string, Checker> = new Map([
   [ClientType.Auth, compile(Auth)],
   [ClientType.Reply, compile(Reply)],
   [ClientType.Presence, compile(PresenceRequest)],
-  [ClientType.Publish, compile(Publish)]
+  [ClientType.Publish, compile(Publish)],
+  [ClientType.Cancel, compile(Cancel)]
 ])
 
 const serverChecks: ReadonlyMap<string, Checker> = new Map([
@@ -192,7 +298,10 @@ const serverChecks: ReadonlyMap<string, Checker> = new Map([
   [ServerType.Error, compile(ErrorReply)],
   [ServerType.Join, compile(Join)],
   [ServerType.Leave, compile(Leave)],
-  [ServerType.Presence, compile(PresenceList)]
+  [ServerType.Presence, compile(PresenceList)],
+  [ServerType.Stream, compile(StreamOpened)],
+  [ServerType.Delta, compile(Delta)],
+  [ServerType.HitlResolved, compile(HitlResolved)]
 ])
 const checkEvent = compile(Event)
 const checkServerRequest = compile(ServerRequest)
@@ -214,5 +323,6 @@ export const ROOM_TYPES: ReadonlySet<string> = new Set([
   ClientType.Subscribe,
   ClientType.Unsubscribe,
   ClientType.Presence,
-  ClientType.Publish
+  ClientType.Publish,
+  ClientType.Cancel
 ])

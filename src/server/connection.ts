@@ -319,6 +319,10 @@ export class Connection implements RealtimeConnection {
       case ClientType.Publish:
         this.publish(msg.room as string, msg.data as { type: string; data?: unknown }, id)
         return
+      case ClientType.Cancel:
+        this.invalidInRow = 0
+        void this.hub.runs.fromClient(this, msg.room as string, (msg.data as { runId: string }).runId, id)
+        return
     }
     const registered = this.hub.handlers.get(type)
     if (registered === undefined) {
@@ -393,7 +397,13 @@ export class Connection implements RealtimeConnection {
 
   private onReply(msg: Envelope): void {
     this.invalidInRow = 0
-    if (!this.hub.reply(this, msg.id as string, msg.data, msg.error as { code: string; message: string } | undefined)) {
+    const error = msg.error as { code: string; message: string } | undefined
+    // With a room, it answers a question of that room (`ask()`).
+    if (msg.room !== undefined) {
+      void this.hub.questions.answer(this, msg.room, msg.id as string, msg.data, error)
+      return
+    }
+    if (!this.hub.reply(this, msg.id as string, msg.data, error)) {
       this.sendError(ErrorCode.UnknownRequest, `no pending request "${msg.id}" for this connection`, msg.id)
     }
   }

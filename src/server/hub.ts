@@ -26,11 +26,17 @@ import { CloseCode, ErrorCode, RESERVED_TYPES, ServerType } from '../protocol/co
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, RequestOptions } from '../types.js'
 import type { Connection } from './connection.js'
+import { Control } from './control.js'
 import { frameAge, frameType, type Metrics } from './metrics.js'
 import { OutboundMessage } from './outbound.js'
+import { Questions } from './questions.js'
 import { JoinTicket, Room } from './room.js'
+import { Runs } from './runs.js'
+import { openItems } from './state.js'
 
 interface RegisteredHandler {
+  /** The data schema given to `handle()`, for the AsyncAPI document. */
+  readonly schema: TSchema
   readonly check: Checker
   readonly handler: Handler<unknown, unknown>
 }
@@ -66,6 +72,10 @@ export class Hub implements AdapterHandler {
   readonly connections = new Map<string, Connection>()
   readonly handlers = new Map<string, RegisteredHandler>()
   readonly counters: Counters = { messagesIn: 0, messagesOut: 0, errors: 0, dropped: 0 }
+  /** Signals between instances, and the agent features built on them. */
+  readonly control: Control
+  readonly runs: Runs
+  readonly questions: Questions
   /**
    * Write coalescing: a turn lasts until the end of the event-loop turn in which something was written (or until
    * `coalesce.windowMs` passed). A connection writes its first frame of a turn at once and queues the next ones;
@@ -101,6 +111,9 @@ export class Hub implements AdapterHandler {
     for (const [type, schema] of Object.entries(opts.events)) this.eventChecks.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
     this.presenceTtl = 2 * opts.heartbeat.interval + opts.heartbeat.timeout
+    this.control = new Control(adapter, log)
+    this.runs = new Runs(opts, this.control, log, (room): room is string => this.validRoom(room))
+    this.questions = new Questions(this)
   }
 
   // Writing
@@ -263,7 +276,7 @@ export class Hub implements AdapterHandler {
   private attach(
     conn: Connection,
     room: Room,
-    reply: { id?: string; recovered: boolean; position: StreamPosition; snapshot?: unknown },
+    reply: { id?: string; recovered: boolean; position: StreamPosition; snapshot?: unknown; open: object },
     ticket: JoinTicket,
     read: StreamPosition,
     history: readonly Publication[] = []
@@ -274,6 +287,7 @@ export class Hub implements AdapterHandler {
     room.position ??= read
     const data: Record<string, unknown> = { seq: reply.position.seq, epoch: reply.position.epoch, recovered: reply.recovered }
     if (reply.snapshot !== undefined) data.snapshot = reply.snapshot
+    Object.assign(data, reply.open)
     conn.sendJson({ type: ServerType.Subscribed, id: reply.id, room: room.name, data })
     for (const pub of history) conn.sendFrame(pub.frame)
     const live = ticket.after(read)
@@ -332,25 +346,34 @@ export class Hub implements AdapterHandler {
     }
   }
 
+  /**
+   * The room's open token streams and pending questions, for `subscribed`. Read after the room's position, while the
+   * ticket collects: a stream's text or a question missing from it arrives through the ticket instead.
+   */
+  private async openItems(name: string): Promise<object> {
+    return openItems(await this.adapter.stateRead(name))
+  }
+
   /** The part of a subscribe after `authorize`, while the ticket collects the room's publications. */
   private async join(conn: Connection, room: Room, ticket: JoinTicket, resume: Resume, id: string | undefined): Promise<void> {
     const name = room.name
     await this.want(room)
     const read = await this.adapter.history(name, resume, room.policy)
+    let open = await this.openItems(name)
     if (ticket.cancelled) {
       this.cancelled(conn, ticket, id)
       return
     }
     if (read.events !== undefined) {
       const position = { seq: resume.since as number, epoch: read.position.epoch }
-      this.attach(conn, room, { id, recovered: true, position }, ticket, read.position, read.events)
+      this.attach(conn, room, { id, recovered: true, position, open }, ticket, read.position, read.events)
       return
     }
     // Not resumable: the events it holds now are no part of what the client will redraw from.
     if (conn.rooms.has(name)) this.detach(conn, name)
     const snapshotHook = this.opts.snapshot
     if (snapshotHook === undefined) {
-      this.attach(conn, room, { id, recovered: false, position: read.position }, ticket, read.position)
+      this.attach(conn, room, { id, recovered: false, position: read.position, open }, ticket, read.position)
       return
     }
     // Events published while the snapshot is taken follow it, so the page applies them on top. When more arrive
@@ -361,6 +384,7 @@ export class Hub implements AdapterHandler {
       if (attempt > 0) {
         ticket.reset()
         position = (await this.adapter.history(name, {}, room.policy)).position
+        open = await this.openItems(name)
       }
       try {
         snapshot = await snapshotHook({ room: name, user: conn.user, connection: conn })
@@ -375,14 +399,15 @@ export class Hub implements AdapterHandler {
         return
       }
       if (!ticket.overflowed) {
-        this.attach(conn, room, { id, recovered: false, position, snapshot }, ticket, position)
+        this.attach(conn, room, { id, recovered: false, position, snapshot, open }, ticket, position)
         return
       }
     }
     conn.log.warn({ room: name }, 'realtime snapshot kept falling behind the room; events during it may be missing')
     ticket.reset()
     const latest = (await this.adapter.history(name, {}, room.policy)).position
-    this.attach(conn, room, { id, recovered: false, position: latest, snapshot }, ticket, latest)
+    open = await this.openItems(name)
+    this.attach(conn, room, { id, recovered: false, position: latest, snapshot, open }, ticket, latest)
   }
 
   /** An `unsubscribe` overtook this subscribe: its answer says so (a closed connection gets nothing). */
@@ -422,10 +447,11 @@ export class Hub implements AdapterHandler {
     try {
       await this.want(room)
       const { position } = await this.adapter.history(name, {}, room.policy)
+      const open = await this.openItems(name)
       let joined = 0
       for (const [i, conn] of conns.entries()) {
         if (conn.closed || conn.rooms.has(name)) continue
-        this.attach(conn, room, { recovered: false, position }, tickets[i] as JoinTicket, position)
+        this.attach(conn, room, { recovered: false, position, open }, tickets[i] as JoinTicket, position)
         joined++
       }
       return joined
@@ -558,11 +584,11 @@ export class Hub implements AdapterHandler {
 
   // Events
 
-  private checkRoom(room: unknown): asserts room is string {
+  checkRoom(room: unknown): asserts room is string {
     if (!this.validRoom(room)) throw new FST_REALTIME_INVALID_EVENT(`invalid room name "${String(room).slice(0, 64)}"`)
   }
 
-  private checkEvent(event: unknown): { type: string; data: unknown } {
+  checkEvent(event: unknown): { type: string; data: unknown } {
     if (typeof event !== 'object' || event === null) throw new FST_REALTIME_INVALID_EVENT('an event must be an object { type, data }')
     const { type, data } = event as { type: unknown; data: unknown }
     const check = typeof type === 'string' ? this.eventChecks.get(type) : undefined
@@ -604,26 +630,33 @@ export class Hub implements AdapterHandler {
     return false
   }
 
-  private policyOf(room: string): HistoryPolicy {
+  policyOf(room: string): HistoryPolicy {
     return this.rooms.get(room)?.policy ?? this.opts.history.forRoom(room)
   }
 
   /**
    * Validates and serializes the event once, then hands it to the adapter, which stamps its seq and delivers it to
    * every instance (this one included). A bad event throws here, synchronously; an adapter failure rejects.
+   * `fields` are more envelope fields, serialized (`,"id":"q.1"`), for the agent features.
    */
-  emit(room: string, event: unknown, options: EmitOptions = {}): Promise<EmitResult> {
+  emit(room: string, event: unknown, options: EmitOptions = {}, fields = ''): Promise<EmitResult> {
     this.checkRoom(room)
     const { type, data } = this.checkEvent(event)
     const ts = new Date().toISOString()
-    const head = JSON.stringify({ type, room }).slice(0, -1)
+    const head = JSON.stringify({ type, room }).slice(0, -1) + fields
     // `data` a JSON value cannot hold (undefined, with `validate: false`) is sent as null: an event always has data.
     const tail = `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${ts}"}`
     const immediate = options.immediate === true
-    const outgoing: Outgoing =
+    return this.publish(
+      room,
       options.volatile === true
         ? { volatile: true, frame: head + tail, immediate }
         : { volatile: false, head: `${head},"seq":`, tail, immediate }
+    )
+  }
+
+  /** Hands a serialized message to the adapter; its failure becomes `FST_REALTIME_ADAPTER_FAILED`. */
+  publish(room: string, outgoing: Outgoing): Promise<EmitResult> {
     return this.adapter.publish(room, outgoing, this.policyOf(room)).then(
       (position) => ({ room, seq: position.seq, epoch: position.epoch }),
       (err: unknown) => {
@@ -642,7 +675,7 @@ export class Hub implements AdapterHandler {
     if (this.handlers.has(type)) throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): a handler is already registered`)
     if (!isSchema(schema)) throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): schema must be a TypeBox schema`)
     if (typeof handler !== 'function') throw new FST_REALTIME_INVALID_HANDLER(`handle("${type}"): handler must be a function`)
-    this.handlers.set(type, { check: compile(schema as TSchema), handler: handler as Handler<unknown, unknown> })
+    this.handlers.set(type, { schema: schema as TSchema, check: compile(schema as TSchema), handler: handler as Handler<unknown, unknown> })
   }
 
   // Server requests
@@ -756,6 +789,7 @@ export class Hub implements AdapterHandler {
     clearInterval(this.heartbeatTimer)
     for (const timer of this.reapTimers) clearTimeout(timer)
     this.reapTimers.clear()
+    this.questions.close()
     for (const conn of this.connections.values()) conn.close(CloseCode.GoingAway, 'server shutting down')
   }
 }

@@ -213,7 +213,45 @@ export function adapterContract(t: Test, target: ContractTarget): void {
     t.same(await adapter.presenceList('solo'), [])
   })
 
+  t.test('state: fields written together, read back, claimed once, taken once', async (t) => {
+    const { adapter } = await started(t, target)
+    const ttl = 60_000
+    t.same(await adapter.stateRead('st'), {}, 'no state yet')
+    await adapter.stateWrite('st', { a: '1', b: '2' }, ttl)
+    await adapter.stateWrite('st', { b: null, c: '3' }, ttl)
+    t.same(await adapter.stateRead('st'), { a: '1', c: '3' })
+    t.equal(await adapter.stateClaim('st', 'k', 'first', ttl), 'first', 'an empty field is claimed')
+    t.equal(await adapter.stateClaim('st', 'k', 'second', ttl), 'first', 'a held field is not, and its value is told')
+    t.equal(await adapter.stateTake('st', 'a', { done: 'yes' }, ttl), true, 'a held field is taken, with its changes')
+    t.equal(await adapter.stateTake('st', 'a', { done: 'again' }, ttl), false, 'but only once')
+    t.equal(await adapter.stateTake('nowhere', 'a', {}, ttl), false)
+    t.same(await adapter.stateRead('st'), { c: '3', k: 'first', done: 'yes' })
+    t.same(await adapter.stateRead('nowhere'), {}, "another room's state is its own")
+  })
+
+  t.test('state lives at least ttl after the latest write, then goes as a whole', async (t) => {
+    const { adapter } = await started(t, target)
+    await adapter.stateWrite('sx', { long: 'x' }, 600)
+    await adapter.stateWrite('sx', { short: 'y' }, 50)
+    await delay(150)
+    t.same(await adapter.stateRead('sx'), { long: 'x', short: 'y' }, 'a shorter ttl never shortens what is kept')
+    await delay(600)
+    t.same(await adapter.stateRead('sx'), {}, 'gone after the longest ttl')
+    t.equal(await adapter.stateClaim('sx', 'long', 'new', 100), 'new', 'and can be claimed afresh')
+  })
+
   if (!target.shared) return
+
+  t.test('two instances claiming or taking one field at once: exactly one wins, and both learn its value', async (t) => {
+    const a = await started(t, target)
+    const b = await started(t, target)
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).adapter.stateClaim('race', 'k', `v${i}`, 60_000))
+    )
+    t.equal(new Set(claims).size, 1, 'one value for everyone')
+    const takes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).adapter.stateTake('race', 'k', {}, 60_000)))
+    t.equal(takes.filter(Boolean).length, 1, 'taken once')
+  })
 
   t.test('two instances publishing to one room at once: distinct seqs, and both see every event in seq order', async (t) => {
     const a = await started(t, target)

@@ -16,6 +16,8 @@ client.on('invoice:paid', (event) => {
 // @ts-expect-error no such event in the registry
 client.on('invoice:pay', () => {})
 client.on('agent:thought', (event) => {
+  const growing: boolean = event.partial === true && typeof event.stream === 'string'
+  if (growing) return event.data.content
   // @ts-expect-error content is a string
   const n: number = event.data.content
   return n
@@ -39,6 +41,16 @@ client.onRequest('hitl_request', (question) => {
 })
 // @ts-expect-error not a registry event
 client.onRequest('confirm', () => true)
+client.onQuestions((open) => {
+  for (const q of open) if (q.type === 'invoice:paid') return q.data.invoiceId
+  // @ts-expect-error no such field on any registry event
+  return open[0]?.data.nope
+})
+const answered: Promise<void> = client.reply(client.questions()[0]?.id as string, { optionId: 'yes' })
+await client.decline('q.1', 'dismissed', 'Not now', { timeout: 1000 })
+const cancelled: Promise<void> = client.cancel('workflow:1', 'run-1', { timeout: 1000 })
+// @ts-expect-error the run id is a string
+await client.cancel('workflow:1', 1)
 client.onStateChange((state, previous) => {
   // @ts-expect-error not a state
   if (state === 'disconnected') return previous
@@ -59,4 +71,4 @@ typed.on('nope', () => {})
 const union: ClientEvent<typeof events>['type'] = 'invoice:paid'
 const failure = (e: RealtimeClientError): string => e.code
 
-export { ack, failure, union }
+export { ack, answered, cancelled, failure, union }

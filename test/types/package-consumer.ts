@@ -3,6 +3,7 @@
 import Fastify from 'fastify'
 import realtime, { agentEvents, defineEvents, Type } from 'fastify-realtime'
 import { CloseCode, type EventMessage, SUBPROTOCOL } from 'fastify-realtime/client'
+import { connectTest } from 'fastify-realtime/testing'
 
 const events = defineEvents({ ...agentEvents, 'invoice:paid': Type.Object({ invoiceId: Type.String() }) })
 
@@ -20,6 +21,11 @@ await app.realtime.emit('billing', { type: 'invoice:paid', data: { invoiceId: 1 
 // @ts-expect-error unknown event
 await app.realtime.emit('billing', { type: 'invoice:void', data: {} })
 
+const tester = await connectTest(app, { user: 'u1' })
+const paid: string = (await tester.next('invoice:paid')).data.invoiceId
+// @ts-expect-error not in the merged registry
+await tester.next('invoice:void')
+
 const code: 4008 = CloseCode.SlowConsumer
 const protocol: 'realtime.v1' = SUBPROTOCOL
 const message: EventMessage<'invoice:paid', { invoiceId: string }> = {
@@ -30,4 +36,4 @@ const message: EventMessage<'invoice:paid', { invoiceId: string }> = {
   ts: ''
 }
 
-export { code, message, protocol }
+export { code, message, paid, protocol }

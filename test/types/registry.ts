@@ -59,6 +59,29 @@ const optionId: string = answer.optionId
 // @ts-expect-error a hitl_request needs a question
 await app.realtime.request('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
 
+// A durable question is typed by the registry; the answer's type is the caller's.
+const approved = await app.realtime.ask<{ optionId: string }>(
+  { user: 'u1' },
+  { type: 'hitl_request', data: { requestId: 'q', question: 'Go?' } },
+  { idempotencyKey: 'k' }
+)
+const chosen: string = approved.optionId
+// @ts-expect-error a hitl_request needs a question
+await app.realtime.ask('workflow:1', { type: 'hitl_request', data: { requestId: 'q' } })
+
+// A token stream is typed by the registry like emit.
+const thought = app.realtime.stream('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: '' } }, { window: 50 })
+thought.append('token')
+const ended: number = (await thought.end()).seq
+// @ts-expect-error an unknown event name
+app.realtime.stream('workflow:1', { type: 'agent:thougth', data: { runId: 'r', content: '' } })
+
+// A cancellable run: the signal is an AbortSignal; run() resolves with the function's value.
+const steps: number = await app.realtime.run({ room: 'workflow:1', runId: 'r' }, async (signal: AbortSignal) => (signal.aborted ? 0 : 1))
+await app.realtime.cancel({ room: 'workflow:1', runId: 'r' })
+// @ts-expect-error a run needs its room
+await app.realtime.run({ runId: 'r' }, () => 1)
+
 // The union of events narrows on type.
 function describe(event: EventOf<typeof events>): string {
   if (event.type === 'invoice:paid') return event.data.invoiceId
@@ -72,5 +95,8 @@ function describe(event: EventOf<typeof events>): string {
 await app.register(realtime, { path: 42 })
 // @ts-expect-error authorize returns a boolean
 await app.register(realtime, { authorize: () => 'yes' })
+await app.register(realtime, { authorize: ({ action, runId }) => action === 'subscribe' || runId !== undefined })
+// @ts-expect-error no such action
+await app.register(realtime, { authorize: ({ action }) => action === 'launch' })
 
-export { describe, optionId, seq }
+export { chosen, describe, ended, optionId, seq, steps }

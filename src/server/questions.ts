@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto'
+import {
+  FST_REALTIME_CLOSING,
+  FST_REALTIME_INVALID_OPTION,
+  FST_REALTIME_REQUEST_REJECTED,
+  FST_REALTIME_REQUEST_TIMEOUT
+} from '../errors.js'
+import { ErrorCode, ServerType } from '../protocol/constants.js'
+import type { AskOptions, JoinTarget } from '../types.js'
+import type { Connection } from './connection.js'
+import type { Signal } from './control.js'
+import type { Hub } from './hub.js'
+import { StateField } from './state.js'
+
+type Settled = Extract<Signal, { kind: 'settled' }>
+type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
+
+interface Waiter {
+  readonly resolve: (data: unknown) => void
+  readonly reject: (err: Error) => void
+  readonly timeout: number
+  readonly timer: NodeJS.Timeout | undefined
+}
+
+const MAX_TIMER = 2 ** 31 - 1
+
+/**
+ * Durable human-in-the-loop questions (`ask()`). A question is kept in its room's shared state and sent as an event of
+ * the room's history, so every connection holding the room sees it, after a reconnect too, on any instance. The first
+ * `reply` takes it from the state (one atomic step, whichever instance it reaches): that one wins, later ones get
+ * `already_answered`, and the room is told with `hitl_resolved`. A `settled` signal reaches the askers on every instance.
+ */
+export class Questions {
+  /** The `ask()` calls of this instance waiting for each question. */
+  private readonly waiting = new Map<string, Set<Waiter>>()
+
+  constructor(private readonly hub: Hub) {
+    hub.control.on('settled', (signal) => this.settled(signal as Settled))
+  }
+
+  /** `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. */
+  ask(target: JoinTarget, event: unknown, options: AskOptions = {}): Promise<unknown> {
+    const room = typeof target === 'string' ? target : `user:${target.user}`
+    this.hub.checkRoom(room)
+    const { type, data } = this.hub.checkEvent(event)
+    const timeout = options.timeout ?? this.hub.opts.requestTimeout
+    if (timeout !== Number.POSITIVE_INFINITY && !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMER)) {
+      throw new FST_REALTIME_INVALID_OPTION(`ask timeout must be a whole number of ms from 1 to ${MAX_TIMER}, or Infinity (got ${timeout})`)
+    }
+    const key = options.idempotencyKey
+    if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
+      throw new FST_REALTIME_INVALID_OPTION('ask idempotencyKey must be a string of 1 to 256 characters')
+    }
+    return this.pose(room, type, data, timeout, key)
+  }
+
+  private async pose(room: string, type: string, data: unknown, timeout: number, key: string | undefined): Promise<unknown> {
+    // Kept as long as it may be answered, and the history ttl after.
+    const ttl = Math.min(MAX_TIMER, timeout + this.hub.policyOf(room).ttl)
+    const id = `q.${randomBytes(9).toString('base64url')}`
+    if (key !== undefined) {
+      const held = await this.hub.adapter.stateClaim(room, StateField.key(key), id, ttl)
+      if (held !== id) {
+        const state = await this.hub.adapter.stateRead(room)
+        const settled = state[StateField.settled(held)]
+        // Answered (or declined) before: the same answer again, at once. Pending: wait for it with the others.
+        if (settled !== undefined && (JSON.parse(settled) as Outcome).status !== 'timeout') {
+          return this.outcome(held, JSON.parse(settled) as Outcome, timeout)
+        }
+        if (state[StateField.question(held)] !== undefined) return this.wait(room, held, timeout)
+        // Timed out, or forgotten: ask anew under the same key.
+        await this.hub.adapter.stateWrite(room, { [StateField.key(key)]: id }, ttl)
+      }
+    }
+    const waiting = this.wait(room, id, timeout)
+    const ts = new Date().toISOString()
+    await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
+    await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    return waiting
+  }
+
+  /** Waits for the question's outcome, settling it as timed out when `timeout` passes first. */
+  private wait(room: string, id: string, timeout: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = timeout === Number.POSITIVE_INFINITY ? undefined : setTimeout(() => this.expire(room, id), timeout)
+      const waiter: Waiter = { resolve, reject, timeout, timer }
+      const same = this.waiting.get(id) ?? new Set()
+      this.waiting.set(id, same.add(waiter))
+    })
+  }
+
+  private expire(room: string, id: string): void {
+    this.settle(room, id, { status: 'timeout' }).catch((err: unknown) => {
+      // Not recorded (the adapter failed): the askers here give up all the same; the question may still be answered.
+      this.hub.log.warn({ err, room, id }, 'realtime question timeout could not be recorded')
+      this.settled({ kind: 'settled', id, status: 'timeout' })
+    })
+  }
+
+  /**
+   * Records the outcome if the question is still pending, in one atomic step: the askers are settled, the room told
+   * (`hitl_resolved`) and the other instances signalled. When someone settled it first, the askers here are settled
+   * from what was recorded (in case its signal was lost). Resolves with what happened.
+   */
+  private async settle(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
+    const ttl = this.hub.policyOf(room).ttl
+    const won = await this.hub.adapter.stateTake(room, StateField.question(id), { [StateField.settled(id)]: JSON.stringify(outcome) }, ttl)
+    if (!won) {
+      const recorded = (await this.hub.adapter.stateRead(room))[StateField.settled(id)]
+      if (recorded === undefined) return 'unknown'
+      this.settled({ kind: 'settled', id, ...(JSON.parse(recorded) as Outcome) })
+      return 'settled'
+    }
+    const { status, data, error, by } = outcome
+    this.settled({ kind: 'settled', id, status, data, error })
+    const resolved = JSON.stringify({ id, status, by, answer: data, error })
+    const head = `{"type":"${ServerType.HitlResolved}","room":${JSON.stringify(room)},"seq":`
+    await Promise.all([
+      this.hub.publish(room, { volatile: false, head, tail: `,"data":${resolved},"ts":"${new Date().toISOString()}"}`, immediate: true }),
+      this.hub.control.send({ kind: 'settled', id, status, data, error })
+    ]).catch((err: unknown) => this.hub.log.warn({ err, room, id }, 'realtime question outcome recorded but not announced'))
+    return 'won'
+  }
+
+  /** A question's outcome, from this instance or a signal of another: every `ask()` here waiting for it settles. */
+  private settled(signal: Settled): void {
+    const waiters = this.waiting.get(signal.id)
+    if (waiters === undefined) return
+    this.waiting.delete(signal.id)
+    for (const w of waiters) {
+      clearTimeout(w.timer)
+      this.outcome(signal.id, signal, w.timeout).then(w.resolve, w.reject)
+    }
+  }
+
+  private async outcome(id: string, outcome: Outcome, timeout: number): Promise<unknown> {
+    if (outcome.status === 'answered') return outcome.data
+    if (outcome.status === 'timeout') throw new FST_REALTIME_REQUEST_TIMEOUT(id, timeout)
+    const { code, message } = outcome.error as { code: string; message: string }
+    throw new FST_REALTIME_REQUEST_REJECTED(id, `${code}: ${message}`)
+  }
+
+  /**
+   * A `reply {id, room}` to a question: only a connection holding the room may answer. The first one wins and gets an
+   * `ack`; a later one `already_answered`.
+   */
+  async answer(
+    conn: Connection,
+    room: string,
+    id: string,
+    data: unknown,
+    error: { code: string; message: string } | undefined
+  ): Promise<void> {
+    if (!conn.rooms.has(room)) {
+      conn.sendError(ErrorCode.Forbidden, `subscribe to "${room}" to answer its questions`, id, room)
+      return
+    }
+    const by = conn.userId
+    const outcome: Outcome = error === undefined ? { status: 'answered', data: data ?? null, by } : { status: 'declined', error, by }
+    let result: 'won' | 'settled' | 'unknown'
+    try {
+      result = await this.settle(room, id, outcome)
+    } catch (err) {
+      conn.log.error({ err, room, id }, 'realtime question answer failed')
+      conn.sendError(ErrorCode.Internal, 'internal error', id, room)
+      return
+    }
+    if (result === 'won') conn.sendJson({ type: ServerType.Ack, id, data: null })
+    else if (result === 'settled') conn.sendError(ErrorCode.AlreadyAnswered, `question "${id}" was already answered`, id, room)
+    else conn.sendError(ErrorCode.UnknownRequest, `no question "${id}" in "${room}"`, id, room)
+  }
+
+  /** The app is closing: the `ask()` calls waiting here reject (the questions stay, for another instance or a retry). */
+  close(): void {
+    for (const [id, waiters] of this.waiting) {
+      for (const w of waiters) {
+        clearTimeout(w.timer)
+        w.reject(new FST_REALTIME_CLOSING())
+      }
+      this.waiting.delete(id)
+    }
+  }
+}
