@@ -6,6 +6,8 @@ export const ROOM = 'workflow:bench'
 export const SECRET = 'fanout-benchmark-secret-of-enough-length'
 export const EVENT_TYPE = 'agent:tool_call'
 export const PATH = '/ws'
+/** Set to `off` in the fastify-realtime server's environment by `--realtime-coalesce off`: it registers with `coalesce: false`. */
+export const COALESCE_ENV = 'FANOUT_REALTIME_COALESCE'
 
 /**
  * Microseconds on the monotonic clock. `process.hrtime` reads CLOCK_MONOTONIC, which is one clock for every process

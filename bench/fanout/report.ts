@@ -154,7 +154,7 @@ interface Report {
     memoryGiB: number
     loadAverage: { before: number[]; after: number[] }
     note: string | undefined
-    options: { reps: number; scale: number; batch: number; concurrency: number }
+    options: { reps: number; scale: number; batch: number; concurrency: number; realtimeCoalesce?: boolean }
     versions: Record<string, string>
   }
   contenders: readonly Contender[]
@@ -279,6 +279,7 @@ export function markdown(report: Report): string {
       `the load process opens ${meta.options.concurrency} connections at a time. Load average before / after: ` +
       `${meta.loadAverage.before.join(', ')} / ${meta.loadAverage.after.join(', ')}; the run took ${Math.round(meta.durationS / 60)} min.`,
     ...(meta.note === undefined ? [] : ['', `**${meta.note}**`]),
+    ...(meta.options.realtimeCoalesce === false ? ['', 'fastify-realtime ran with `coalesce: false` (`--realtime-coalesce off`).'] : []),
     '',
     `Versions: ${Object.entries(meta.versions)
       .map(([k, v]) => `${k} ${v}`)

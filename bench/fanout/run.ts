@@ -14,7 +14,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { build } from 'esbuild'
-import { requester } from './common.js'
+import { COALESCE_ENV, requester } from './common.js'
 import { topOfProfile } from './profile.js'
 import { type Contender, markdown, type Run, type Scenario, summarize } from './report.js'
 
@@ -48,6 +48,8 @@ const usage = `npm run bench -- [options]
   --timeout <s>         longest wait for any one step (default 120)
   --out <dir>           where server.md and server.json go (default bench/results)
   --note <text>         a line about the machine, written into the results
+  --realtime-coalesce <on|off>
+                        fastify-realtime's write coalescing (\`coalesce\`; default on, its default)
   --cpu-prof            run the fastify-realtime server with --cpu-prof; one profile per run, and a summary of each
   --cpu-prof-dir <dir>  where the profiles go (default bench/results/profiles)
   --render              run nothing: write server.md again from the server.json in --out
@@ -63,6 +65,8 @@ interface Options {
   timeoutMs: number
   out: string
   note: string | undefined
+  /** fastify-realtime registered with its default \`coalesce\` (true) or with \`coalesce: false\`. */
+  realtimeCoalesce: boolean
   cpuProf: string | undefined
   render: boolean
 }
@@ -96,6 +100,7 @@ function options(argv: string[]): Options | undefined {
       timeout: { type: 'string' },
       out: { type: 'string' },
       note: { type: 'string' },
+      'realtime-coalesce': { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       'cpu-prof-dir': { type: 'string' },
       render: { type: 'boolean' },
@@ -103,6 +108,8 @@ function options(argv: string[]): Options | undefined {
     }
   })
   if (values.help === true) return undefined
+  const coalesce = values['realtime-coalesce'] ?? 'on'
+  if (coalesce !== 'on' && coalesce !== 'off') throw new Error(`--realtime-coalesce must be on or off (got ${coalesce})`)
   return {
     reps: Math.round(number(values.reps, 3, 'reps')),
     only: pick(contenders, values.only, 'contender'),
@@ -113,6 +120,7 @@ function options(argv: string[]): Options | undefined {
     timeoutMs: number(values.timeout, 120, 'timeout') * 1000,
     out: values.out ?? join(root, 'bench/results'),
     note: values.note,
+    realtimeCoalesce: coalesce === 'on',
     cpuProf: values['cpu-prof'] === true ? (values['cpu-prof-dir'] ?? join(root, 'bench/results/profiles')) : undefined,
     render: values.render === true
   }
@@ -154,14 +162,23 @@ interface Child {
   readonly call: <T>(cmd: string, args?: Record<string, unknown>, timeoutMs?: number) => Promise<T>
 }
 
-/** Starts a node process with an IPC channel; raises its soft limit on open files to `files` when needed. */
-function start(file: string, flags: string[], files: number, limits: ReturnType<typeof fileLimits>, name: string): Child {
+/**
+ * Starts a node process with an IPC channel; raises its soft limit on open files to `files` when needed. `env` is
+ * added to this process's environment.
+ */
+function start(
+  file: string,
+  flags: string[],
+  files: number,
+  limits: ReturnType<typeof fileLimits>,
+  name: string,
+  env: Record<string, string> = {}
+): Child {
   const raise = limits !== null && limits.soft < files && limits.hard >= files
+  const how = { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[], env: { ...process.env, ...env } }
   const child = raise
-    ? spawn('/bin/sh', ['-c', `ulimit -Sn ${files} && exec "$0" "$@"`, process.execPath, ...flags, file], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-      })
-    : spawn(process.execPath, [...flags, file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    ? spawn('/bin/sh', ['-c', `ulimit -Sn ${files} && exec "$0" "$@"`, process.execPath, ...flags, file], how)
+    : spawn(process.execPath, [...flags, file], how)
   return { process: child, call: requester(child, name) }
 }
 
@@ -237,7 +254,8 @@ async function runOne(
   if (o.cpuProf !== undefined && contender.id === 'realtime') {
     flags.push('--cpu-prof', '--cpu-prof-dir', o.cpuProf, '--cpu-prof-name', profileName(scenario, rep))
   }
-  const server = start(join(dir, 'contenders', `${contender.id}.js`), flags, files, limits, `${contender.id} server`)
+  const env: Record<string, string> = contender.id === 'realtime' && !o.realtimeCoalesce ? { [COALESCE_ENV]: 'off' } : {}
+  const server = start(join(dir, 'contenders', `${contender.id}.js`), flags, files, limits, `${contender.id} server`, env)
   let load: Child | undefined
   try {
     const port = await ready(server, o.timeoutMs)
@@ -414,7 +432,7 @@ async function main(): Promise<void> {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     loadAverage: { before: loadBefore.map((x) => Math.round(x * 100) / 100), after: loadavg().map((x) => Math.round(x * 100) / 100) },
     note: o.note,
-    options: { reps: o.reps, scale: o.scale, batch: o.batch, concurrency: o.concurrency },
+    options: { reps: o.reps, scale: o.scale, batch: o.batch, concurrency: o.concurrency, realtimeCoalesce: o.realtimeCoalesce },
     versions: {
       'fastify-realtime': versionOf('fastify-realtime'),
       ws: versionOf('ws'),
@@ -427,7 +445,9 @@ async function main(): Promise<void> {
     clients: scaled(s.clients, o.scale),
     events: s.events === undefined ? undefined : scaled(s.events, o.scale)
   }))
-  const report = { meta, contenders: o.only, results }
+  // A run with coalescing off says so wherever fastify-realtime is named.
+  const named = o.only.map((c) => (c.id === 'realtime' && !o.realtimeCoalesce ? { ...c, name: `${c.name} (coalesce off)` } : c))
+  const report = { meta, contenders: named, results }
   await mkdir(o.out, { recursive: true })
   await writeFile(join(o.out, 'server.json'), `${JSON.stringify(report, null, 2)}\n`)
   await writeFile(join(o.out, 'server.md'), markdown(report))

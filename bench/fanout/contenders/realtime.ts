@@ -1,9 +1,10 @@
 // Contender 1: fastify-realtime through its public API only, loaded from the built package (dist/) by its name,
 // with its defaults: JWT verified before the upgrade, envelope with seq and ts, history on. `authorize` lets every
 // client into the benchmark's room; each client has its own user, as the per-user connection limit expects.
+// `--realtime-coalesce off` registers it with `coalesce: false` (see COALESCE_ENV).
 import Fastify from 'fastify'
 import type RealtimePlugin from '../../../src/index.js'
-import { EVENT_TYPE, ROOM, SECRET } from '../common.js'
+import { COALESCE_ENV, EVENT_TYPE, ROOM, SECRET } from '../common.js'
 import { host } from '../host.js'
 
 // A name, not a path: the package resolves itself through its export map, as an installed one would.
@@ -12,7 +13,8 @@ const PACKAGE = 'fastify-realtime'
 host(async () => {
   const realtime: typeof RealtimePlugin = (await import(PACKAGE)).default
   const app = Fastify({ logger: false })
-  await app.register(realtime, { jwt: { secret: SECRET }, authorize: ({ room }) => room === ROOM })
+  const coalesce = process.env[COALESCE_ENV] !== 'off'
+  await app.register(realtime, { jwt: { secret: SECRET }, authorize: ({ room }) => room === ROOM, coalesce })
   await app.listen({ host: '127.0.0.1', port: 0 })
   return {
     port: (app.server.address() as { port: number }).port,
