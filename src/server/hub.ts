@@ -64,6 +64,16 @@ const SNAPSHOT_ATTEMPTS = 3
 const MAX_TIMER = 2 ** 31 - 1
 
 /**
+ * An event's envelope, serialized once in two parts around where a seq goes: `head` (type, room and any `fields`,
+ * already serialized with their leading commas) and `tail` (data and ts). `data` a JSON value cannot hold (undefined,
+ * with `validate: false`) is sent as null: an event always has data.
+ */
+function envelope(type: string, room: string, data: unknown, fields: string): { head: string; tail: string } {
+  const head = JSON.stringify({ type, room }).slice(0, -1) + fields
+  return { head, tail: `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${new Date().toISOString()}"}` }
+}
+
+/**
  * Local state of one instance: connections, the rooms they hold, pending server requests. Every emit is validated,
  * stamped and serialized here once and handed to the adapter; every publication the adapter hands back (from this
  * instance or another) is written from here to the local subscribers, in seq order, with gaps filled from history.
@@ -613,9 +623,8 @@ export class Hub implements AdapterHandler {
    */
   async publishFrom(conn: Connection, room: string, type: string, data: unknown): Promise<boolean> {
     if (!(await conn.mayPublish(room, () => this.authorizePublish(conn, room)))) return false
-    const head = JSON.stringify({ type, room, from: conn.userId }).slice(0, -1)
-    const frame = `${head},"data":${JSON.stringify(data) ?? 'null'},"ts":"${new Date().toISOString()}"}`
-    await this.adapter.publish(room, { volatile: true, frame }, this.policyOf(room))
+    const { head, tail } = envelope(type, room, data, `,"from":${JSON.stringify(conn.userId)}`)
+    await this.publish(room, { volatile: true, frame: head + tail })
     return true
   }
 
@@ -642,10 +651,7 @@ export class Hub implements AdapterHandler {
   emit(room: string, event: unknown, options: EmitOptions = {}, fields = ''): Promise<EmitResult> {
     this.checkRoom(room)
     const { type, data } = this.checkEvent(event)
-    const ts = new Date().toISOString()
-    const head = JSON.stringify({ type, room }).slice(0, -1) + fields
-    // `data` a JSON value cannot hold (undefined, with `validate: false`) is sent as null: an event always has data.
-    const tail = `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${ts}"}`
+    const { head, tail } = envelope(type, room, data, fields)
     const immediate = options.immediate === true
     return this.publish(
       room,
