@@ -4,7 +4,6 @@ import type { AsyncApiInfo } from './asyncapi.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
 import type { MetricsSettings } from './server/metrics.js'
-import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
 /**
@@ -114,6 +113,12 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
 export interface MetricsRegistry {
   metrics(): Promise<string>
   readonly contentType: string
+}
+
+/** `deflate` as resolved: messages of `threshold` bytes or more are compressed at `level`. */
+export interface DeflateSettings {
+  readonly threshold: number
+  readonly level: number
 }
 
 /** Write coalescing as resolved. */

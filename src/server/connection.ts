@@ -1,14 +1,12 @@
-import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import secureJson from 'secure-json-parse'
-import type { WebSocket } from 'ws'
 import { ClientType, CloseCode, ErrorCode, ServerType } from '../protocol/constants.js'
 import { ApplicationMessage, checkEnvelope, clientChecks, compile, ROOM_TYPES } from '../protocol/schemas.js'
 import type { RealtimeConnection, RealtimeUser } from '../types.js'
 import type { Hub, PendingRequest } from './hub.js'
 import { frameType } from './metrics.js'
-import { deflateWindow, OutboundMessage, textFrame } from './outbound.js'
 import type { JoinTicket } from './room.js'
+import { OutboundMessage, type Transport } from './transport.js'
 
 interface Envelope {
   type: string
@@ -22,18 +20,13 @@ interface Envelope {
 export type VerifyToken = (token: string) => Promise<RealtimeUser>
 
 const MAX_TIMER = 2 ** 31 - 1
-const OPEN = 1
-const ARRAY_OPEN = Buffer.from('[')
-const ARRAY_COMMA = Buffer.from(',')
-const ARRAY_CLOSE = Buffer.from(']')
-/** RFC 6455 allows at most 123 bytes of close reason. */
-const MAX_REASON_BYTES = 123
 const checkApplication = compile(ApplicationMessage)
 const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const
 
 /**
- * One client connection. Listeners are attached in the constructor, synchronously after the upgrade,
- * so no frame is missed; every exit goes through `cleanup()`, which runs once.
+ * One client connection: the session, whatever its transport (see `transport.ts`). Listeners are attached in the
+ * constructor, synchronously after the upgrade, so no message is missed; every exit goes through `cleanup()`, which
+ * runs once.
  */
 export class Connection implements RealtimeConnection {
   readonly rooms = new Set<string>()
@@ -52,10 +45,6 @@ export class Connection implements RealtimeConnection {
   private refilledAt = performance.now()
   private expiryTimer: NodeJS.Timeout | undefined
   private killTimer: NodeJS.Timeout | undefined
-  /** The stream under the WebSocket: frames built once for many connections are written to it as they are. */
-  private readonly wire: Duplex
-  /** The compression window this connection takes our messages in; 0 when they go uncompressed. */
-  private readonly deflateBits: number
   /** Messages waiting for this burst's write, and their bytes. */
   private out: OutboundMessage[] | undefined
   private outBytes = 0
@@ -66,7 +55,7 @@ export class Connection implements RealtimeConnection {
 
   constructor(
     readonly id: string,
-    readonly socket: WebSocket,
+    private readonly transport: Transport,
     user: RealtimeUser,
     readonly log: FastifyBaseLogger,
     private readonly hub: Hub,
@@ -74,13 +63,13 @@ export class Connection implements RealtimeConnection {
   ) {
     this.currentUser = user
     this.tokens = hub.opts.limits.burst
-    this.wire = (socket as unknown as { _socket: Duplex })._socket
-    this.deflateBits = deflateWindow(socket, hub.opts.deflate)
-    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
-    socket.on('pong', () => {
-      this.lastSeen = Date.now()
+    transport.listen({
+      message: (data, isBinary) => this.onMessage(data, isBinary),
+      alive: () => {
+        this.lastSeen = Date.now()
+      },
+      closed: (code, reason) => this.onClose(code, reason)
     })
-    socket.on('close', (code, reason) => this.onClose(code, reason))
   }
 
   /** Called once the hub holds the connection: greets the client and arms the token expiry (which may close it at once). */
@@ -101,9 +90,14 @@ export class Connection implements RealtimeConnection {
 
   // Writing
 
-  /** Sends one serialized message built for this connection alone (a reply, a replayed event). Never throws. */
+  /** Sends one serialized message built for this connection alone (a reply). Never throws. */
   sendFrame(payload: Buffer, immediate = false): void {
-    if (this.send(new OutboundMessage(payload, this.hub.opts.deflate), false, immediate)) this.hub.metrics?.sent(frameType(payload), 1)
+    this.sendOwn(new OutboundMessage(payload), immediate)
+  }
+
+  /** Sends a message to this connection alone (a reply, an event replayed from the history). Never throws. */
+  sendOwn(message: OutboundMessage, immediate = false): void {
+    if (this.send(message, false, immediate)) this.hub.metrics?.sent(frameType(message.payload), 1)
   }
 
   sendJson(message: object): void {
@@ -119,16 +113,16 @@ export class Connection implements RealtimeConnection {
    */
   send(message: OutboundMessage, volatile: boolean, immediate: boolean): boolean {
     if (this.closed) return false
-    const frame = message.frame(this.deflateBits)
+    const size = this.transport.size(message)
     const { limits, coalesce } = this.hub.opts
     // Only data already waiting counts against the client: one large event to an idle socket is not slowness.
-    const queued = this.outBytes + this.socket.bufferedAmount
+    const queued = this.outBytes + this.transport.bufferedAmount
     if (queued > 0) {
-      if (queued + frame.length > limits.bufferedBytes) {
+      if (queued + size > limits.bufferedBytes) {
         this.slowConsumer(queued)
         return false
       }
-      if (volatile && queued + frame.length > limits.volatileBytes) {
+      if (volatile && queued + size > limits.volatileBytes) {
         this.hub.counters.dropped++
         return false
       }
@@ -136,49 +130,35 @@ export class Connection implements RealtimeConnection {
     this.hub.counters.messagesOut++
     if (this.out !== undefined) {
       this.out.push(message)
-      this.outBytes += frame.length
+      this.outBytes += size
       if (immediate || this.outBytes >= (coalesce as { maxBytes: number }).maxBytes) this.flush()
       return true
     }
     if (coalesce === undefined) {
-      this.write(frame)
+      this.transport.write(message)
       return true
     }
     const { turn } = this.hub
     if (immediate || (this.turn !== turn && !(this.busyTurn === turn && this.hub.inBurst()))) {
       this.turn = turn
       this.hub.wrote()
-      this.write(frame)
+      this.transport.write(message)
       return true
     }
     this.out = [message]
-    this.outBytes = frame.length
+    this.outBytes = size
     this.hub.waiting(this)
     return true
   }
 
-  /** Writes what waited, as one write: each message its own frame, or with `batch` one JSON array of them. */
+  /** Writes what waited, in order, as one write where the transport allows (see `Transport.writeMany`). */
   flush(): void {
     const out = this.out
     if (out === undefined) return
     this.out = undefined
-    const bytes = this.outBytes
     this.outBytes = 0
     this.busyTurn = this.hub.turn
-    if (out.length === 1) this.write((out[0] as OutboundMessage).frame(this.deflateBits))
-    else if (this.hub.opts.batch) {
-      const parts: Buffer[] = [ARRAY_OPEN]
-      for (const message of out) parts.push(message.payload, ARRAY_COMMA)
-      parts[parts.length - 1] = ARRAY_CLOSE
-      this.write(textFrame(Buffer.concat(parts)))
-    } else {
-      const frames = out.map((message) => message.frame(this.deflateBits))
-      this.write(Buffer.concat(frames, bytes))
-    }
-  }
-
-  private write(chunk: Buffer): void {
-    if (this.socket.readyState === OPEN) this.wire.write(chunk)
+    this.transport.writeMany(out)
   }
 
   private slowConsumer(queued: number): void {
@@ -187,7 +167,7 @@ export class Connection implements RealtimeConnection {
     this.outBytes = 0
     this.close(CloseCode.SlowConsumer, 'slow consumer')
     // A client that reads nothing never reads the close frame either.
-    this.killTimer = setTimeout(() => this.socket.terminate(), 1000).unref()
+    this.killTimer = setTimeout(() => this.transport.terminate(), 1000).unref()
   }
 
   sendError(code: string, message: string, id?: string, room?: string): void {
@@ -197,7 +177,7 @@ export class Connection implements RealtimeConnection {
   }
 
   ping(): void {
-    if (!this.closed) this.socket.ping()
+    if (!this.closed) this.transport.ping()
   }
 
   // Reading
@@ -470,29 +450,21 @@ export class Connection implements RealtimeConnection {
     // What waited goes before the close frame.
     this.flush()
     this.cleanup()
-    let fitted = reason
-    while (Buffer.byteLength(fitted) > MAX_REASON_BYTES) fitted = fitted.slice(0, -1)
-    try {
-      this.socket.close(code, fitted)
-    } catch (err) {
-      // A code a close frame may not carry (e.g. 1005): the connection still ends.
-      this.log.warn({ err, code }, 'realtime close code refused; connection terminated')
-      this.socket.terminate()
-    }
+    this.transport.close(code, reason)
   }
 
   /** Only the heartbeat calls this, on connections the hub still holds (so never on a closed one). */
   terminate(why: string): void {
     this.log.info({ why }, 'realtime connection terminated')
     this.cleanup()
-    this.socket.terminate()
+    this.transport.terminate()
   }
 
-  private onClose(code: number, reason: Buffer): void {
+  private onClose(code: number, reason: string): void {
     this.hub.metrics?.closed(code)
     this.cleanup()
     clearTimeout(this.killTimer)
-    this.log.info({ code, reason: reason.toString() }, 'realtime connection closed')
+    this.log.info({ code, reason }, 'realtime connection closed')
   }
 
   private cleanup(): void {

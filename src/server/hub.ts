@@ -28,11 +28,11 @@ import type { EmitOptions, EmitResult, Handler, JoinTarget, RealtimeStats, Reque
 import type { Connection } from './connection.js'
 import { Control } from './control.js'
 import { frameAge, frameType, type Metrics } from './metrics.js'
-import { OutboundMessage } from './outbound.js'
 import { Questions } from './questions.js'
 import { JoinTicket, Room } from './room.js'
 import { Runs } from './runs.js'
 import { openItems } from './state.js'
+import { OutboundMessage } from './transport.js'
 
 interface RegisteredHandler {
   /** The data schema given to `handle()`, for the AsyncAPI document. */
@@ -299,9 +299,9 @@ export class Hub implements AdapterHandler {
     if (reply.snapshot !== undefined) data.snapshot = reply.snapshot
     Object.assign(data, reply.open)
     conn.sendJson({ type: ServerType.Subscribed, id: reply.id, room: room.name, data })
-    for (const pub of history) conn.sendFrame(pub.frame)
+    for (const pub of history) conn.sendOwn(OutboundMessage.of(pub))
     const live = ticket.after(read)
-    for (const frame of live.frames) conn.sendFrame(frame)
+    for (const pub of live.publications) conn.sendOwn(OutboundMessage.of(pub))
     if (room.presence) this.presenceAdd(conn, room)
     if (!live.complete) conn.close(CloseCode.Resync, 'missed events: resume')
   }
@@ -518,7 +518,7 @@ export class Hub implements AdapterHandler {
   /** Frames the event once and writes it to every member; a burst's queues wait at most `coalesce.windowMs`. */
   private dispatch(room: Room, pub: Publication): void {
     if (pub.seq > 0) room.position = { seq: pub.seq, epoch: pub.epoch }
-    const message = new OutboundMessage(pub.frame, this.opts.deflate)
+    const message = OutboundMessage.of(pub)
     const volatile = pub.seq === 0
     const immediate = pub.immediate === true
     let sent = 0
@@ -699,7 +699,7 @@ export class Hub implements AdapterHandler {
     if (targets.length === 0) return Promise.reject(new FST_REALTIME_NO_TARGET(target))
     const id = `r${++this.requestCounter}`
     // A question someone waits on: written at once, framed once for every target.
-    const message = new OutboundMessage(Buffer.from(JSON.stringify({ type, id, data })), this.opts.deflate)
+    const message = new OutboundMessage(Buffer.from(JSON.stringify({ type, id, data })))
     return new Promise((resolve, reject) => {
       const pending: PendingRequest = {
         id,
