@@ -10,6 +10,7 @@ import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
+import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
@@ -26,12 +27,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const path = `${fastify.prefix}${opts.path}`
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
+  const agent = plugAgentFeatures(hub)
   if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
   // Publications of the control room are signals between instances; every other one is the hub's.
   await adapter.init(
     {
-      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.publication(pub)),
-      resync: () => hub.resync()
+      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.delivery.publication(pub)),
+      resync: () => hub.delivery.resync()
     },
     fastify.log
   )
@@ -86,13 +88,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     emit: (room, event, options) => hub.emit(room, event, options),
     stream: (room, event, options) => openStream(hub, room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
-    request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
-    ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
-    join: (target, room) => hub.joinTarget(target, room),
-    leave: (target, room) => hub.leave(target, room),
-    presence: (room) => hub.presence(room),
-    run: (target, fn) => hub.runs.run(target, fn),
-    cancel: (target) => hub.runs.cancel(target),
+    request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
+    ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
+    join: (target, room) => hub.subscriptions.joinTarget(target, room),
+    leave: (target, room) => hub.subscriptions.leave(target, room),
+    presence: (room) => hub.presence.list(room),
+    run: (target, fn) => agent.runs.run(target, fn),
+    cancel: (target) => agent.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
     asyncapi: () =>
