@@ -2,7 +2,6 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AgentEvents, EventRegistry } from './events.js'
 import type { PresenceMember } from './protocol/messages.js'
-import type { Hub } from './server/hub.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
 export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
@@ -207,4 +206,3 @@ declare module 'fastify' {
     realtime: RealtimeApi
   }
 }
-export type InternalHub = Hub
