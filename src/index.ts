@@ -39,7 +39,6 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
-export type { StreamHandle } from './server/streams.js'
 export type {
   AskOptions,
   EmitOptions,
@@ -55,5 +54,6 @@ export type {
   RegisteredEvents,
   RequestOptions,
   RunTarget,
+  StreamHandle,
   StreamOptions
 } from './types.js'
