@@ -31,7 +31,9 @@ export {
   FST_REALTIME_SERVER_FULL,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
-  RealtimeError
+  RealtimeError,
+  type RealtimeErrorClass,
+  type RealtimeFastifyError
 } from './errors.js'
 export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
 export { agentEvents, defineEvents } from './events.js'

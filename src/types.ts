@@ -1,3 +1,4 @@
+import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AgentEvents, EventRegistry } from './events.js'
@@ -204,5 +205,10 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
 declare module 'fastify' {
   interface FastifyInstance {
     realtime: RealtimeApi
+    /**
+     * @fastify/jwt's decorator, which the plugin registers unless the app did. Declared here as well, so that its
+     * types come with ours (as @fastify/jwt declares it) in an app that never imports @fastify/jwt itself.
+     */
+    jwt: JwtDecorator
   }
 }
