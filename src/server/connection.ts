@@ -113,13 +113,6 @@ export class Connection implements RealtimeConnection {
     this.asked.delete(request)
   }
 
-  /** Takes every pending request off the connection (it is closing) and returns them. */
-  takePending(): PendingRequest[] {
-    const all = [...this.asked]
-    this.asked.clear()
-    return all
-  }
-
   addTicket(ticket: JoinTicket): void {
     this.tickets.add(ticket)
   }
