@@ -259,7 +259,7 @@ t.test('rooms the server joined are followed, and not resubscribed after a recon
   await app.realtime.emit('team:1', thought('hello'))
   await until(() => seen.length === 1)
   t.same(seen, ['team:1:hello'])
-  app.realtime.leave(client.connectionId as string, 'team:1')
+  await app.realtime.leave(client.connectionId as string, 'team:1')
   await delay(20)
   await app.realtime.emit('team:1', thought('after leave'))
   const errors: RealtimeClientError[] = []

@@ -63,6 +63,8 @@ export class Connection implements RealtimeConnection {
   private turn = -1
   /** The turn after the one whose end flushed this connection's queue: in a burst, it queues from the start. */
   private busyTurn = -1
+  /** Written before `start()`: the rooms joined at connect answer `subscribed` before `ready` is sent, then follow it. */
+  private held: Buffer[] | undefined = []
 
   constructor(
     readonly id: string,
@@ -87,7 +89,12 @@ export class Connection implements RealtimeConnection {
   start(heartbeatMs: number): void {
     this.log.info('realtime connection opened')
     const { maxPayload } = this.hub.opts.limits
+    this.flush()
+    const held = this.held as Buffer[]
+    this.held = undefined
     this.sendJson({ type: ServerType.Ready, data: { connectionId: this.id, userId: this.userId, heartbeatMs, maxPayload } })
+    this.flush()
+    for (const chunk of held) this.write(chunk)
     this.scheduleExpiry()
   }
 
@@ -178,7 +185,8 @@ export class Connection implements RealtimeConnection {
   }
 
   private write(chunk: Buffer): void {
-    if (this.socket.readyState === OPEN) this.wire.write(chunk)
+    if (this.held !== undefined) this.held.push(chunk)
+    else if (this.socket.readyState === OPEN) this.wire.write(chunk)
   }
 
   private slowConsumer(queued: number): void {
