@@ -150,7 +150,7 @@ t.test('a disallowed Origin is refused with 403; allowed and absent origins conn
   await noOrigin.close()
 })
 
-t.test('origins come from cors.origin, else CORS_ORIGINS, and the app\'s own routes get no CORS headers', async (t) => {
+t.test("origins come from cors.origin, else CORS_ORIGINS, and the app's own routes get no CORS headers", async (t) => {
   const saved = process.env.CORS_ORIGINS
   t.teardown(() => {
     if (saved === undefined) delete process.env.CORS_ORIGINS
