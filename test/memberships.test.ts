@@ -5,6 +5,7 @@ import WebSocket from 'ws'
 import { memoryAdapter } from '../src/adapters/memory.js'
 import { redisAdapter } from '../src/adapters/redis.js'
 import type { Adapter } from '../src/index.js'
+import { CONTROL_ROOM } from '../src/server/control.js'
 import { sdk, until } from './helpers/client.js'
 import { buildApp, connect, logCapture, refused, sign, wsUrl } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
@@ -174,6 +175,31 @@ t.test('a connection whose remembered rooms cannot be read is closed with 1011 a
     })(),
     { code: 'FST_REALTIME_ADAPTER_FAILED' }
   )
+})
+
+t.test('a join signal that cannot be sent rejects; one from another instance that cannot be joined is logged', async (t) => {
+  const logs = logCapture('warn')
+  const inner = memoryAdapter()
+  let handler: Parameters<Adapter['init']>[0] | undefined
+  const adapter: Adapter = {
+    ...inner,
+    init: (h, log) => {
+      handler = h
+      return inner.init(h, log)
+    },
+    publish: (room, out, policy) =>
+      room === CONTROL_ROOM && failSignals ? Promise.reject(new Error('bus down')) : inner.publish(room, out, policy),
+    subscribe: (room, policy) => (room === 'locked' ? Promise.reject(new Error('no such room')) : inner.subscribe(room, policy))
+  }
+  let failSignals = true
+  const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
+  await t.rejects(app.realtime.join({ user: 'gus' }, 'room:1'), { code: 'FST_REALTIME_ADAPTER_FAILED' })
+  failSignals = false
+  const client = await connect(app, 'gus')
+  const signal = { kind: 'member', user: 'gus', room: 'locked', joined: true, from: 'another-instance' }
+  handler?.publication({ room: CONTROL_ROOM, seq: 0, epoch: '', frame: Buffer.from(JSON.stringify(signal)) } as never)
+  await until(() => logs.records().some((r) => r.msg === 'realtime join from another instance failed'), 5000, 'the log line')
+  await client.close()
 })
 
 t.test('with Redis, a server-joined room survives an SDK reconnect to another instance', { skip: requireRedis(t) }, async (t) => {

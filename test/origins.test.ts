@@ -96,6 +96,29 @@ t.test('the app routes answer no CORS headers; our AsyncAPI route answers CORS f
   t.equal(refusedPreflight.headers['access-control-allow-origin'], undefined)
 })
 
+t.test('an origin function that throws refuses CORS on our routes, and is logged', async (t) => {
+  const logs = logCapture('error')
+  const app = await buildApp(
+    t,
+    {
+      asyncapi: true,
+      cors: {
+        origin: (origin) => {
+          if (origin === 'https://broken.example') throw new Error('lookup failed')
+          return true
+        }
+      }
+    },
+    { fastify: logs.fastify }
+  )
+  const ok = await app.inject({ url: '/ws/asyncapi.json', headers: { origin: 'https://fine.example' } })
+  t.equal(ok.headers['access-control-allow-origin'], 'https://fine.example')
+  const broken = await app.inject({ url: '/ws/asyncapi.json', headers: { origin: 'https://broken.example' } })
+  t.equal(broken.statusCode, 200)
+  t.equal(broken.headers['access-control-allow-origin'], undefined)
+  t.ok(logs.records().some((r) => r.msg === 'realtime origin check failed; origin refused'))
+})
+
 t.test('with cors: false our routes send no CORS headers and the origin check stays', async (t) => {
   const app = await buildApp(t, { cors: false, asyncapi: true })
   const doc = await app.inject({ url: '/ws/asyncapi.json', headers: { origin: 'http://localhost:3000' } })
