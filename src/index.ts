@@ -34,7 +34,9 @@ export {
   FST_REALTIME_SUBSCRIPTIONS_FAILED,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
-  RealtimeError
+  RealtimeError,
+  type RealtimeErrorClass,
+  type RealtimeFastifyError
 } from './errors.js'
 export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
 export { agentEvents, defineEvents } from './events.js'
@@ -47,11 +49,10 @@ export type {
   RealtimeOptions,
   SnapshotContext
 } from './options.js'
+export type { OriginMatcher, OriginOption } from './origins.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
-export type { OriginMatcher, OriginOption } from './server/origins.js'
-export type { StreamHandle } from './server/streams.js'
 export type {
   AskOptions,
   EmitOptions,
@@ -69,5 +70,6 @@ export type {
   RegisteredEvents,
   RequestOptions,
   RunTarget,
+  StreamHandle,
   StreamOptions
 } from './types.js'

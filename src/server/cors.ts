@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify'
-import type { OriginPolicy } from './origins.js'
+import type { OriginPolicy } from '../origins.js'
+import { originAllowed } from './identity.js'
 
 /** What a preflight may ask for on our routes: the headers a token or a JSON body needs. */
 const ALLOWED_HEADERS = 'authorization, content-type, last-event-id'
@@ -16,13 +17,7 @@ export function routeCors(fastify: FastifyInstance, url: string, methods: readon
     const origin = request.headers.origin
     if (policy === undefined || origin === undefined || reply.hasHeader('access-control-allow-origin')) return false
     reply.header('vary', 'Origin')
-    let ok = false
-    try {
-      ok = await policy.allows(origin)
-    } catch (err) {
-      request.log.error({ err, origin }, 'realtime origin check failed; origin refused')
-    }
-    if (!ok) return false
+    if (!(await originAllowed(policy, origin, request))) return false
     reply.header('access-control-allow-origin', policy.any ? '*' : origin)
     if (!policy.any) reply.header('access-control-allow-credentials', 'true')
     return true

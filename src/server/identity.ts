@@ -1,19 +1,16 @@
 import type { FastifyRequest } from 'fastify'
 import { FST_REALTIME_AUTHENTICATE_FAILED, FST_REALTIME_FORBIDDEN_ORIGIN, FST_REALTIME_UNAUTHORIZED } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
+import type { OriginPolicy } from '../origins.js'
 import { BEARER_PREFIX } from '../protocol/constants.js'
 import type { RealtimeUser } from '../types.js'
 import { kQueryToken, namedUser, type RawWithToken, type Refusal, type Verifier } from './auth.js'
-import type { OriginPolicy } from './origins.js'
+import { callHook } from './hooks.js'
 
-/** Whether a browser page of `origin` may connect; an origin function that throws denies, and is logged. */
+/** Whether a browser page of `origin` may connect or read our routes; an origin function that throws denies, and is logged. */
 export async function originAllowed(policy: OriginPolicy, origin: string, request: FastifyRequest): Promise<boolean> {
-  try {
-    return await policy.allows(origin)
-  } catch (err) {
-    request.log.error({ err, origin }, 'realtime origin check failed; origin refused')
-    return false
-  }
+  const allowed = await callHook(request.log, 'realtime origin check failed; origin refused', { origin }, () => policy.allows(origin))
+  return allowed.ok && allowed.value
 }
 
 /**
@@ -40,16 +37,18 @@ export function createIdentify(opts: ResolvedOptions, verify: Verifier) {
   }
 }
 
+/** An error the app threw to say who may not come in (a 401 or 403 of its own): its answer stands, and is not logged. */
+function appRefusal(err: unknown): boolean {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode
+  return typeof status === 'number' && status >= 400 && status < 500
+}
+
+/** The app's `authenticate`, called through `callHook`: a refusal of its own stands; any other throw is a 500. */
 async function runHook(hook: NonNullable<ResolvedOptions['authenticate']>, request: FastifyRequest): Promise<unknown> {
-  try {
-    return await hook(request)
-  } catch (err) {
-    const status = (err as { statusCode?: unknown } | null)?.statusCode
-    // The app said who may not come in (a 401 or 403 of its own): its answer stands.
-    if (typeof status === 'number' && status >= 400 && status < 500) throw Object.assign(err as Error, { label: 'authenticate' })
-    request.log.error({ err }, 'realtime authenticate hook failed')
-    throw new FST_REALTIME_AUTHENTICATE_FAILED()
-  }
+  const result = await callHook(request.log, 'realtime authenticate hook failed', {}, () => hook(request), appRefusal)
+  if (result.ok) return result.value
+  if (appRefusal(result.error)) throw Object.assign(result.error as Error, { label: 'authenticate' })
+  throw new FST_REALTIME_AUTHENTICATE_FAILED()
 }
 
 function authenticated(request: FastifyRequest, user: unknown): RealtimeUser {

@@ -10,6 +10,7 @@ import type { EmitOptions, EmitResult, EmitTarget, JoinOptions, JoinTarget, Real
 import { kUser, type RequestWithUser } from './auth.js'
 import type { Connection } from './connection.js'
 import type { Signal } from './control.js'
+import { callHook } from './hooks.js'
 import type { Hub } from './hub.js'
 
 /** The rooms `subscriptions` gave for an upgrade, handed from its `preValidation` hook to the WebSocket handler. */
@@ -46,14 +47,10 @@ export class Memberships {
     const subscriptions = this.hub.opts.subscriptions
     if (subscriptions === undefined) return
     const user = (request as RequestWithUser)[kUser] as RealtimeUser
-    let rooms: unknown
-    try {
-      rooms = await subscriptions(user, request)
-    } catch (err) {
-      request.log.error({ err }, 'realtime subscriptions failed')
-      throw new FST_REALTIME_SUBSCRIPTIONS_FAILED()
-    }
-    const bad = Array.isArray(rooms) ? rooms.find((room) => !this.hub.validRoom(room)) : rooms
+    const given = await callHook(request.log, 'realtime subscriptions failed', {}, () => subscriptions(user, request))
+    if (!given.ok) throw new FST_REALTIME_SUBSCRIPTIONS_FAILED()
+    const rooms: unknown = given.value
+    const bad = Array.isArray(rooms) ? rooms.find((room) => !this.hub.registry.validRoom(room)) : rooms
     if (!Array.isArray(rooms) || bad !== undefined) {
       request.log.error({ got: String(bad).slice(0, 64) }, 'realtime subscriptions must return an array of valid room names')
       throw new FST_REALTIME_SUBSCRIPTIONS_FAILED()
@@ -67,7 +64,7 @@ export class Memberships {
    */
   async restore(conn: Connection, given: readonly string[] = []): Promise<void> {
     const rooms = new Set([...given, ...(await this.remembered(conn.userId))])
-    await Promise.all([...rooms].map((room) => this.hub.joinTarget(conn.id, room)))
+    await Promise.all([...rooms].map((room) => this.hub.subscriptions.joinTarget(conn.id, room)))
   }
 
   private async remembered(user: string): Promise<string[]> {
@@ -84,7 +81,7 @@ export class Memberships {
     if (typeof remember !== 'boolean')
       throw new FST_REALTIME_INVALID_OPTION(`join() option "remember" must be a boolean (got ${typeof remember})`)
     if (remember) await this.remember(target, room, '1')
-    const joined = await this.hub.joinTarget(target, room)
+    const joined = await this.hub.subscriptions.joinTarget(target, room)
     if (typeof target !== 'string') await this.signal(target.user, room, true)
     return joined
   }
@@ -93,7 +90,7 @@ export class Memberships {
   async leave(target: JoinTarget, room: string): Promise<number> {
     this.hub.checkRoom(room)
     await this.remember(target, room, null)
-    const left = this.hub.leave(target, room)
+    const left = this.hub.subscriptions.leave(target, room)
     if (typeof target !== 'string') await this.signal(target.user, room, false)
     return left
   }
@@ -121,10 +118,10 @@ export class Memberships {
     if (signal.from === this.instance) return
     const target = { user: signal.user }
     if (!signal.joined) {
-      this.hub.leave(target, signal.room)
+      this.hub.subscriptions.leave(target, signal.room)
       return
     }
-    this.hub.joinTarget(target, signal.room).catch((err: unknown) => {
+    this.hub.subscriptions.joinTarget(target, signal.room).catch((err: unknown) => {
       this.hub.log.warn({ err, room: signal.room }, 'realtime join from another instance failed')
     })
   }
@@ -139,7 +136,7 @@ export function emitTo(hub: Hub, target: EmitTarget, event: unknown, options?: E
   if (Array.isArray(target)) {
     const rooms = [...new Set(target as readonly unknown[])]
     for (const room of rooms) hub.checkRoom(room)
-    hub.checkEvent(event)
+    hub.validateEvent(event)
     return Promise.all(rooms.map((room) => hub.emit(room as string, event, options)))
   }
   const user = (target as { user?: unknown } | null)?.user

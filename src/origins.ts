@@ -1,4 +1,4 @@
-import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
+import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 
 /** One allowed origin: the exact string (`https://app.example`) or a RegExp tested against the `Origin` header. */
 export type OriginMatcher = string | RegExp
