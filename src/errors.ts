@@ -6,8 +6,8 @@ export type RealtimeFastifyError<C extends string, SC extends number> = Error & 
 
 /** An error class of this package (as `@fastify/error` builds them): callable with or without `new`. */
 export interface RealtimeErrorClass<C extends string, SC extends number> {
-  new (...args: [any?, any?, any?]): RealtimeFastifyError<C, SC>
-  (...args: [any?, any?, any?]): RealtimeFastifyError<C, SC>
+  new (...args: [unknown?, unknown?, unknown?]): RealtimeFastifyError<C, SC>
+  (...args: [unknown?, unknown?, unknown?]): RealtimeFastifyError<C, SC>
   readonly prototype: RealtimeFastifyError<C, SC>
 }
 
