@@ -32,7 +32,7 @@ const FIELD = 'm:'
  * Rooms a user is in because the server says so: the `subscriptions` option, asked at every connect, and joins made
  * with `join()`, remembered for the user in the adapter's shared state (so on every instance, with Redis) and joined
  * again at each of their connects until `leave()`. A join or leave of `{ user }` reaches their connections on every
- * instance through a `member` signal. The hub does the joining; this module decides what to join.
+ * instance through a `member` signal. `subscriptions.ts` does the joining; this module decides what to join.
  */
 export class Memberships {
   /** Tells this instance's own signals apart: it has acted on them already. */
