@@ -108,6 +108,50 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * document's `{ title, version, description }`. Default `false` (the method works either way).
    */
   asyncapi?: boolean | AsyncApiInfo
+  /**
+   * The HTTP server API under `<path>/api/`, for agents and workers outside this process (see `ServerApiOptions`).
+   * Off unless given, with `keys` or `verify`.
+   */
+  serverApi?: ServerApiOptions
+}
+
+/**
+ * The HTTP server API: publish, batch, token streams, questions, runs, presence, disconnect and stats, authenticated
+ * with `Authorization: Bearer <credential>`. Server credentials are never user tokens: the API refuses user tokens,
+ * and the WebSocket endpoint refuses server credentials.
+ */
+export interface ServerApiOptions {
+  /** Static API keys, each at least 16 characters. Compared in constant time; never logged. */
+  keys?: readonly string[]
+  /**
+   * Accepts other credentials, e.g. service JWTs: resolve `true` for a token of a service (a JWT whose `scope` claim
+   * grants the API), `false` otherwise. A thrown error counts as `false`.
+   */
+  verify?: (token: string) => boolean | Promise<boolean>
+  /** Largest request body in bytes; larger gets 413. Default 1 MiB. */
+  bodyLimit?: number
+  /** Requests per second per credential (token bucket of `burst`), past which 429. `false` for none. Default 200/s, burst 400. */
+  rateLimit?: { perSecond?: number; burst?: number } | false
+  /** Milliseconds an `Idempotency-Key` is remembered. Default 24 h. */
+  idempotencyTtl?: number
+  /** Longest long-poll (`?wait=`), in seconds. Default 30. */
+  maxWait?: number
+  /** Milliseconds an HTTP token stream or run may go without a request before it is ended. Default 5 min. */
+  idleTimeout?: number
+  /** Serve the OpenAPI 3 document of these routes at `GET <path>/openapi.json`. Default `false`. */
+  openapi?: boolean
+}
+
+/** The server API as resolved. */
+export interface ServerApiSettings {
+  readonly keys: readonly string[]
+  readonly verify: ((token: string) => boolean | Promise<boolean>) | undefined
+  readonly bodyLimit: number
+  readonly rateLimit: { readonly perSecond: number; readonly burst: number } | undefined
+  readonly idempotencyTtl: number
+  readonly maxWait: number
+  readonly idleTimeout: number
+  readonly openapi: boolean
 }
 
 /** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
@@ -210,6 +254,7 @@ export interface ResolvedOptions {
   readonly batch: boolean
   readonly metrics: MetricsSettings | undefined
   readonly asyncapi: { readonly route: boolean; readonly info: AsyncApiInfo }
+  readonly serverApi: ServerApiSettings | undefined
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
@@ -339,7 +384,8 @@ const KNOWN = new Set([
   'coalesce',
   'batch',
   'metrics',
-  'asyncapi'
+  'asyncapi',
+  'serverApi'
 ])
 
 const ADAPTER_METHODS = [
@@ -411,10 +457,85 @@ function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
   return Object.freeze({ route: true, info: Object.freeze({ ...given }) as AsyncApiInfo })
 }
 
+const SERVER_API_KEYS = ['keys', 'verify', 'bodyLimit', 'rateLimit', 'idempotencyTtl', 'maxWait', 'idleTimeout', 'openapi']
+
+function resolveServerApi(value: unknown): ServerApiSettings | undefined {
+  if (value === undefined) return undefined
+  const given = plainObject('serverApi', value)
+  for (const key of Object.keys(given)) {
+    if (!SERVER_API_KEYS.includes(key)) {
+      throw new FST_REALTIME_INVALID_OPTION(`unknown option "serverApi.${key}" (known: ${SERVER_API_KEYS.join(', ')})`)
+    }
+  }
+  const keys = given.keys ?? []
+  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k.length >= 16)) {
+    fail('serverApi.keys', 'an array of strings of at least 16 characters', keys)
+  }
+  if (given.verify !== undefined && typeof given.verify !== 'function') fail('serverApi.verify', 'a function', given.verify)
+  if (keys.length === 0 && given.verify === undefined) {
+    throw new FST_REALTIME_INVALID_OPTION('option "serverApi" needs "keys" or "verify": the API is never open to anyone')
+  }
+  let rateLimit: ServerApiSettings['rateLimit']
+  if (given.rateLimit !== false) {
+    const r = plainObject('serverApi.rateLimit', given.rateLimit)
+    const perSecond = positiveInt('serverApi.rateLimit.perSecond', r.perSecond, 200)
+    rateLimit = Object.freeze({ perSecond, burst: positiveInt('serverApi.rateLimit.burst', r.burst, 2 * perSecond) })
+  }
+  const maxWait = positiveInt('serverApi.maxWait', given.maxWait, 30)
+  if (maxWait > 600) fail('serverApi.maxWait', 'at most 600 seconds', maxWait)
+  return Object.freeze({
+    keys: Object.freeze([...(keys as string[])]),
+    verify: given.verify as ServerApiSettings['verify'],
+    bodyLimit: positiveInt('serverApi.bodyLimit', given.bodyLimit, 1024 * 1024),
+    rateLimit,
+    idempotencyTtl: duration('serverApi.idempotencyTtl', given.idempotencyTtl, 24 * 3600_000),
+    maxWait,
+    idleTimeout: duration('serverApi.idleTimeout', given.idleTimeout, 5 * 60_000),
+    openapi: boolean('serverApi.openapi', given.openapi, false)
+  })
+}
+
 function resolvePresence(value: unknown): (room: string) => boolean {
   if (value === undefined || typeof value === 'boolean') return () => value === true
   if (typeof value !== 'function') fail('presence', 'a boolean or a function of the room', value)
   return (room) => (value as (r: string) => unknown)(room) === true
+}
+
+/** `createEmitter()`'s options (`fastify-realtime/emitter`). */
+export interface EmitterOptions<E extends EventRegistry = EventRegistry> {
+  /** The Redis the plugin's Redis adapter uses: an ioredis client (left open by `close()`) or a URL. */
+  redis: unknown
+  /** The Redis adapter's `keyPrefix`. Default `realtime:`. */
+  keyPrefix?: string
+  /** The same registry as the plugin's. Default: `agentEvents`. */
+  events?: E
+  /** The same `history` as the plugin's, so the rooms' history is kept the same way whoever publishes. */
+  history?: RealtimeOptions['history']
+  /** Validate events against the registry. Default `true`. */
+  validate?: boolean
+  /** Default timeout of `ask()`, in ms. Default 30 000. */
+  requestTimeout?: number
+  /** A pino-like logger for what cannot be reported otherwise (a failed background write). Default: silent. */
+  logger?: FastifyBaseLogger
+}
+
+const EMITTER_KEYS = ['redis', 'keyPrefix', 'events', 'history', 'validate', 'requestTimeout', 'logger']
+
+/** Checks `createEmitter()`'s options; the shared ones resolve exactly as the plugin's do. */
+export function resolveEmitterOptions(input: unknown): { resolved: ResolvedOptions; keyPrefix: string | undefined } {
+  const given = plainObject('options', input)
+  for (const key of Object.keys(given)) {
+    if (!EMITTER_KEYS.includes(key)) throw new FST_REALTIME_INVALID_OPTION(`unknown option "${key}" (known: ${EMITTER_KEYS.join(', ')})`)
+  }
+  const redis = given.redis
+  if (typeof redis !== 'string' && typeof (redis as { duplicate?: unknown } | null)?.duplicate !== 'function') {
+    fail('redis', 'an ioredis client or a redis:// URL', redis)
+  }
+  if (given.keyPrefix !== undefined && typeof given.keyPrefix !== 'string') fail('keyPrefix', 'a string', given.keyPrefix)
+  const { events, history, validate, requestTimeout } = given
+  // No JWT: an emitter takes no connections. The rest is checked and defaulted as for the plugin.
+  const resolved = resolveOptions({ events, history, validate, requestTimeout }, {}, true)
+  return { resolved, keyPrefix: given.keyPrefix as string | undefined }
 }
 
 /**
@@ -502,6 +623,7 @@ export function resolveOptions(
     coalesce: resolveCoalesce(opts.coalesce),
     batch: boolean('batch', opts.batch, false),
     metrics: resolveMetrics(opts.metrics),
-    asyncapi: resolveAsyncApi(opts.asyncapi)
+    asyncapi: resolveAsyncApi(opts.asyncapi),
+    serverApi: resolveServerApi(opts.serverApi)
   })
 }

@@ -6,6 +6,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
+import { registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
@@ -79,7 +81,9 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
-  const verify = createVerifier(fastify)
+  const credentials = opts.serverApi === undefined ? undefined : serverCredentials(opts.serverApi)
+  // Server API credentials are refused wherever user tokens are taken.
+  const verify = refuseServerCredentials(createVerifier(fastify), credentials)
 
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
@@ -130,6 +134,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   if (opts.asyncapi.route) {
     fastify.get(`${opts.path.replace(/\/$/, '')}/asyncapi.json`, async () => api.asyncapi())
   }
+
+  if (credentials !== undefined) await registerServerApi(fastify, { opts, credentials, hub, api })
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)

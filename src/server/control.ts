@@ -24,6 +24,8 @@ export type Signal =
       readonly data?: unknown
       readonly error?: { readonly code: string; readonly message: string }
     }
+  /** Close every connection of `user` (the server API's `disconnect`, e.g. after a logout). */
+  | { readonly kind: 'disconnect'; readonly user: string; readonly code: number; readonly reason: string }
 
 type Listener = (signal: Signal) => void
 

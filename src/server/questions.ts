@@ -38,8 +38,11 @@ export class Questions {
     hub.control.on('settled', (signal) => this.settled(signal as Settled))
   }
 
-  /** `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. */
-  ask(target: JoinTarget, event: unknown, options: AskOptions = {}): Promise<unknown> {
+  /**
+   * `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. `posed` learns the question's id
+   * once it is in the room (the server API answers with it, then waits).
+   */
+  ask(target: JoinTarget, event: unknown, options: AskOptions = {}, posed?: (id: string) => void): Promise<unknown> {
     const room = typeof target === 'string' ? target : `user:${target.user}`
     this.hub.checkRoom(room)
     const { type, data } = this.hub.checkEvent(event)
@@ -51,10 +54,17 @@ export class Questions {
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
       throw new FST_REALTIME_INVALID_OPTION('ask idempotencyKey must be a string of 1 to 256 characters')
     }
-    return this.pose(room, type, data, timeout, key)
+    return this.pose(room, type, data, timeout, key, posed)
   }
 
-  private async pose(room: string, type: string, data: unknown, timeout: number, key: string | undefined): Promise<unknown> {
+  private async pose(
+    room: string,
+    type: string,
+    data: unknown,
+    timeout: number,
+    key: string | undefined,
+    posed?: (id: string) => void
+  ): Promise<unknown> {
     // Kept as long as it may be answered, and the history ttl after.
     const ttl = Math.min(MAX_TIMER, timeout + this.hub.policyOf(room).ttl)
     const id = `q.${randomBytes(9).toString('base64url')}`
@@ -65,9 +75,13 @@ export class Questions {
         const settled = state[StateField.settled(held)]
         // Answered (or declined) before: the same answer again, at once. Pending: wait for it with the others.
         if (settled !== undefined && (JSON.parse(settled) as Outcome).status !== 'timeout') {
+          posed?.(held)
           return this.outcome(held, JSON.parse(settled) as Outcome, timeout)
         }
-        if (state[StateField.question(held)] !== undefined) return this.wait(room, held, timeout)
+        if (state[StateField.question(held)] !== undefined) {
+          posed?.(held)
+          return this.wait(room, held, timeout)
+        }
         // Timed out, or forgotten: ask anew under the same key.
         await this.hub.adapter.stateWrite(room, { [StateField.key(key)]: id }, ttl)
       }
@@ -76,6 +90,7 @@ export class Questions {
     const ts = new Date().toISOString()
     await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
     await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    posed?.(id)
     return waiting
   }
 
