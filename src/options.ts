@@ -130,7 +130,7 @@ export interface ServerApiOptions {
   verify?: (token: string) => boolean | Promise<boolean>
   /** Largest request body in bytes; larger gets 413. Default 1 MiB. */
   bodyLimit?: number
-  /** Requests per second per credential (token bucket of `burst`), past which 429. `false` for none. Default 200/s, burst 400. */
+  /** Requests per second per credential (token bucket of `burst`), past which 429. `false` for none. Default 1 000/s, burst 2 000. */
   rateLimit?: { perSecond?: number; burst?: number } | false
   /** Milliseconds an `Idempotency-Key` is remembered. Default 24 h. */
   idempotencyTtl?: number
@@ -478,7 +478,7 @@ function resolveServerApi(value: unknown): ServerApiSettings | undefined {
   let rateLimit: ServerApiSettings['rateLimit']
   if (given.rateLimit !== false) {
     const r = plainObject('serverApi.rateLimit', given.rateLimit)
-    const perSecond = positiveInt('serverApi.rateLimit.perSecond', r.perSecond, 200)
+    const perSecond = positiveInt('serverApi.rateLimit.perSecond', r.perSecond, 1000)
     rateLimit = Object.freeze({ perSecond, burst: positiveInt('serverApi.rateLimit.burst', r.burst, 2 * perSecond) })
   }
   const maxWait = positiveInt('serverApi.maxWait', given.maxWait, 30)
