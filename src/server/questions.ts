@@ -88,8 +88,14 @@ export class Questions {
     }
     const waiting = this.wait(room, id, timeout)
     const ts = new Date().toISOString()
-    await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
-    await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    try {
+      await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
+      await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    } catch (err) {
+      // Not asked (the adapter failed): the caller gets this error, and nothing waits for an answer that cannot come.
+      this.forget(id)
+      throw err
+    }
     posed?.(id)
     return waiting
   }
@@ -102,6 +108,11 @@ export class Questions {
       const same = this.waiting.get(id) ?? new Set()
       this.waiting.set(id, same.add(waiter))
     })
+  }
+
+  private forget(id: string): void {
+    for (const w of this.waiting.get(id) as Set<Waiter>) clearTimeout(w.timer)
+    this.waiting.delete(id)
   }
 
   private expire(room: string, id: string): void {
