@@ -124,7 +124,7 @@ t.test(
       )
       t.match(down, { status: 503, body: { statusCode: 503, code: 'adapter_failed' } }, `${route} while Redis is down`)
     }
-    const { port } = apps[0]?.server.address() as { port: number }
+    const { port } = (apps[0] as FastifyInstance).server.address() as { port: number }
     const presence = await fetch(`http://127.0.0.1:${port}/ws/api/presence?room=workflow:d`, {
       headers: { authorization: `Bearer ${KEY}` }
     })

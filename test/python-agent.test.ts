@@ -72,7 +72,7 @@ t.test(
         [...Array.from({ length: 1001 }, (_, n) => n + 1), 1004],
         `viewer ${i}: seqs in order, without gaps (1002 is the question, 1003 its resolution)`
       )
-      t.equal((thoughts[1000]?.data as { content?: string }).content, answer, `viewer ${i} got the whole streamed answer`)
+      t.equal((thoughts[1000]?.data as { content?: string } | undefined)?.content, answer, `viewer ${i} got the whole streamed answer`)
       const partials = events.filter((e) => (e as { partial?: boolean }).partial).map((e) => (e.data as { content: string }).content)
       t.ok(partials.length > 1 && partials.length < 2000, `viewer ${i} saw the answer grow in ${partials.length} coalesced steps`)
       t.ok(
