@@ -19,15 +19,16 @@ export interface Emitter<E extends EventRegistry = AgentEvents> extends Pick<Rea
   close(): Promise<void>
 }
 
+const noop = (): void => undefined
 const silent: FastifyBaseLogger = {
   level: 'silent',
-  fatal: () => undefined,
-  error: () => undefined,
-  warn: () => undefined,
-  info: () => undefined,
-  debug: () => undefined,
-  trace: () => undefined,
-  silent: () => undefined,
+  fatal: noop,
+  error: noop,
+  warn: noop,
+  info: noop,
+  debug: noop,
+  trace: noop,
+  silent: noop,
   child: () => silent
 }
 

@@ -2,8 +2,12 @@
 import SwaggerParser from '@apidevtools/swagger-parser'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { memoryAdapter } from '../src/adapters/memory.js'
+import { idempotency } from '../src/api/idempotency.js'
+import { FST_REALTIME_INVALID_HANDLER } from '../src/errors.js'
 import { resolveOptions } from '../src/options.js'
 import { connectTest } from '../src/testing.js'
+import { until } from './helpers/client.js'
 import { buildApp, logCapture, refused, sign } from './helpers/index.js'
 
 const KEY = 'server-key-0123456789abcdef'
@@ -349,4 +353,68 @@ t.test('serverApi options are checked at registration, naming the option', async
   }
   const ok = resolveOptions({ jwt: { secret: 'x'.repeat(32) }, serverApi: { keys: [KEY], rateLimit: { perSecond: 10 } } })
   t.match(ok.serverApi, { rateLimit: { perSecond: 10, burst: 20 }, bodyLimit: 1024 * 1024, maxWait: 30, openapi: false })
+})
+
+t.test('an idempotency key runs its work once: a concurrent retry gets 409, a failure frees the key', async (t) => {
+  const keys = idempotency(memoryAdapter(), 60_000)
+  let release = (): void => undefined
+  const slow = keys.once('key:0', 'k', 'fp', () => new Promise<string>((resolve) => (release = () => resolve('done'))))
+  await t.rejects(
+    keys.once('key:0', 'k', 'fp', async () => 'twice'),
+    { statusCode: 409, code: 'idempotency_conflict', message: /still running/ }
+  )
+  release()
+  t.same(await slow, { replayed: false, answer: 'done' })
+  t.same(await keys.once('key:0', 'k', 'fp', async () => 'twice'), { replayed: true, answer: 'done' })
+  t.same(await keys.once('key:1', 'k', 'fp', async () => 'another credential'), { replayed: false, answer: 'another credential' })
+  await t.rejects(
+    keys.once('key:0', 'f', 'fp', async () => {
+      throw new Error('failed')
+    }),
+    /failed/
+  )
+  t.same(await keys.once('key:0', 'f', 'fp', async () => 'retried'), { replayed: false, answer: 'retried' })
+})
+
+t.test('closing the app answers the waiting long-polls and ends HTTP streams and runs', async (t) => {
+  const logs = logCapture('info')
+  const app = await api(t, {}, logs.fastify)
+  const posed = await call(app, 'POST', '/questions', { user: 'nobody', type: 'hitl_request', data: { requestId: 'c', question: '?' } })
+  await call(app, 'POST', '/streams', { room: 'workflow:close', ...thought('') })
+  await call(app, 'POST', '/runs', { room: 'workflow:close', runId: 'r' })
+  const question = call(app, 'GET', `/questions/${posed.body.id}?wait=20`)
+  const run = call(app, 'GET', '/runs?room=workflow:close&runId=r&wait=20')
+  // Both long-polls have reached the server.
+  await until(() => logs.records().filter((r) => /wait=20/.test(String((r.req as { url?: string } | undefined)?.url))).length === 2)
+  const started = Date.now()
+  await app.close()
+  t.same((await question).body, { id: posed.body.id, status: 'pending' })
+  t.match((await run).body, { cancelled: false })
+  t.ok(Date.now() - started < 5000, 'without waiting for the long-polls to time out')
+})
+
+t.test('an unexpected failure answers 500 internal and is logged, with no details sent', async (t) => {
+  const logs = logCapture('error')
+  const failing = { ...memoryAdapter(), presenceList: () => Promise.reject(new FST_REALTIME_INVALID_HANDLER('a bug')) }
+  const app = await buildApp(t, { authorize: () => true, adapter: failing, serverApi: { keys: [KEY] } }, { fastify: logs.fastify })
+  const answer = await call(app, 'GET', '/presence?room=workflow:x')
+  t.same(answer, {
+    status: 500,
+    body: { statusCode: 500, code: 'internal', error: 'Internal Server Error', message: 'internal error' },
+    headers: answer.headers
+  })
+  t.ok(logs.records().some((r) => r.msg === 'realtime server API request failed'))
+  t.match(
+    await call(
+      app,
+      'POST',
+      '/questions',
+      { user: 'u', type: 'hitl_request', data: { requestId: 'c', question: '?' } },
+      { 'idempotency-key': 'x'.repeat(300) }
+    ),
+    {
+      status: 400,
+      body: { code: 'invalid_message', message: /Idempotency-Key/ }
+    }
+  )
 })

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { ServerApiSettings } from '../options.js'
-import { StateField } from '../server/state.js'
 import type { StreamHandle } from '../server/streams.js'
 import { ApiError, ApiErrorCode } from './errors.js'
+import { checkKey } from './idempotency.js'
 import * as S from './schemas.js'
 import type { ServerApiContext } from './server-api.js'
 import { checkEvent, checkRoom, viaAdapter } from './shared.js'
@@ -51,7 +51,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
   /** Waits until `done()` holds or `seconds` pass (or the app closes); `waiters` wakes it to look again. */
   const longPoll = (waiters: Set<() => void>, seconds: number, done: () => boolean): Promise<void> =>
     new Promise((resolve) => {
-      if (done() || seconds === 0) return resolve()
+      if (done() || seconds === 0 || closing) return resolve()
       const finish = (): void => {
         clearTimeout(timer)
         waiters.delete(check)
@@ -215,12 +215,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     const room = body.room ?? `user:${body.user}`
     checkEvent(hub, { room, type: body.type, data: body.data }, '')
     const key = request.headers['idempotency-key']
-    const options = { timeout: body.timeout, idempotencyKey: typeof key === 'string' ? key : undefined }
+    const options = { timeout: body.timeout, idempotencyKey: typeof key === 'string' ? checkKey(key) : undefined }
     const id = await viaAdapter(
       new Promise<string>((resolve, reject) => {
         const answer = hub.questions.ask(room, { type: body.type, data: body.data }, options, (id) => {
           resolve(id)
-          track(id, room, answer)
+          track(id, answer)
         })
         answer.catch(reject)
       })
@@ -228,7 +228,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     reply.code(201)
     return { id, room }
   })
-  const track = (id: string, room: string, answer: Promise<unknown>): void => {
+  const track = (id: string, answer: Promise<unknown>): void => {
     const question = questions.get(id) ?? { state: { id, status: 'pending' }, waiters: new Set() }
     questions.set(id, question)
     const settle = (state: S.QuestionState): void => {
@@ -239,16 +239,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     }
     answer.then(
       (data) => settle({ id, status: 'answered', answer: data }),
-      async (err: { code?: string; message: string }) => {
-        if (err.code === 'FST_REALTIME_REQUEST_TIMEOUT') return settle({ id, status: 'timeout' })
-        // The client's own code and message, as recorded with the question (the rejection only quotes them).
-        const recorded = await hub.adapter.stateRead(room).then(
-          (state) => state[StateField.settled(id)],
-          () => undefined
+      (err: { code: string; message: string; reply?: { code: string; message: string } }) =>
+        settle(
+          err.code === 'FST_REALTIME_REQUEST_TIMEOUT'
+            ? { id, status: 'timeout' }
+            : { id, status: 'declined', error: err.reply ?? { code: err.code, message: err.message } }
         )
-        const { error } = JSON.parse(recorded ?? '{}') as { error?: { code: string; message: string } }
-        settle({ id, status: 'declined', error: error ?? { code: String(err.code), message: err.message } })
-      }
     )
   }
   app.get(`${base}/questions/:id`, async (request) => {

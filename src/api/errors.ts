@@ -22,8 +22,6 @@ export const ApiErrorCode = {
   IdempotencyConflict: 'idempotency_conflict',
   /** The adapter (Redis) cannot be reached; nothing was published. Retry with the same `Idempotency-Key`. */
   AdapterFailed: 'adapter_failed',
-  /** The server is shutting down. */
-  Closing: 'closing',
   /** An unexpected failure; the details are in the server log. */
   Internal: 'internal'
 } as const
@@ -65,8 +63,6 @@ function fromFastify(err: FastifyError): ApiError | undefined {
       return new ApiError(400, ApiErrorCode.InvalidMessage, err.message, '')
     case 'FST_REALTIME_ADAPTER_FAILED':
       return new ApiError(503, ApiErrorCode.AdapterFailed, err.message)
-    case 'FST_REALTIME_CLOSING':
-      return new ApiError(503, ApiErrorCode.Closing, err.message)
   }
   // A body that is not JSON at all reaches us as a SyntaxError with a 400 status.
   if (err.statusCode === 400 && err instanceof SyntaxError) return new ApiError(400, ApiErrorCode.InvalidMessage, err.message, '')

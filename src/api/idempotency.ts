@@ -27,10 +27,7 @@ interface Entry {
 export function idempotency(adapter: Adapter, ttl: number): Idempotency {
   return {
     async once(credential, key, fingerprint, work) {
-      if (key.length === 0 || key.length > 256) {
-        throw new ApiError(400, ApiErrorCode.InvalidMessage, 'Idempotency-Key must be 1 to 256 characters')
-      }
-      const room = entryOf(credential, key)
+      const room = entryOf(credential, checkKey(key))
       const mine = JSON.stringify({ fingerprint, running: randomBytes(9).toString('base64url') } satisfies Entry)
       const held = await adapter.stateClaim(room, 'r', mine, ttl)
       if (held !== mine) {
@@ -55,6 +52,13 @@ export function idempotency(adapter: Adapter, ttl: number): Idempotency {
       return { replayed: false, answer }
     }
   }
+}
+
+/** An `Idempotency-Key` header's value, checked. */
+export function checkKey(key: string): string {
+  if (key.length === 0 || key.length > 256)
+    throw new ApiError(400, ApiErrorCode.InvalidMessage, 'Idempotency-Key must be 1 to 256 characters')
+  return key
 }
 
 /** What makes two requests the same request: method, route and body. */

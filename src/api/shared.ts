@@ -42,6 +42,6 @@ export async function viaAdapter<T>(work: Promise<T>): Promise<T> {
     return await work
   } catch (err) {
     if (err instanceof ApiError || String((err as { code?: unknown }).code).startsWith('FST_')) throw err
-    throw new ApiError(503, ApiErrorCode.AdapterFailed, `the adapter failed: ${String((err as Error).message ?? err)}`)
+    throw new ApiError(503, ApiErrorCode.AdapterFailed, `the adapter failed: ${(err as Error).message}`)
   }
 }

@@ -163,7 +163,8 @@ export class Questions {
     if (outcome.status === 'answered') return outcome.data
     if (outcome.status === 'timeout') throw new FST_REALTIME_REQUEST_TIMEOUT(id, timeout)
     const { code, message } = outcome.error as { code: string; message: string }
-    throw new FST_REALTIME_REQUEST_REJECTED(id, `${code}: ${message}`)
+    // `reply` keeps the client's own code and message, which the error's message only quotes.
+    throw Object.assign(new FST_REALTIME_REQUEST_REJECTED(id, `${code}: ${message}`), { reply: { code, message } })
   }
 
   /**

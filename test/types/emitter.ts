@@ -14,10 +14,13 @@ await emitter.emit('billing', { type: 'invoice:paid', data: { invoiceId: 1 } })
 // @ts-expect-error not an event of the registry
 await emitter.emit('billing', { type: 'invoice:lost', data: {} })
 const stream: StreamHandle = emitter.stream('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: '' } })
-const answer: { ok: boolean } = await emitter.ask<{ ok: boolean }>({ user: 'alice' }, {
-  type: 'hitl_request',
-  data: { requestId: 'q', question: 'Go?' }
-})
+const answer: { ok: boolean } = await emitter.ask<{ ok: boolean }>(
+  { user: 'alice' },
+  {
+    type: 'hitl_request',
+    data: { requestId: 'q', question: 'Go?' }
+  }
+)
 const value: number = await emitter.run({ room: 'workflow:1', runId: 'r' }, (signal) => (signal.aborted ? 0 : 1))
 await emitter.cancel({ room: 'workflow:1', runId: 'r' })
 await emitter.close()
