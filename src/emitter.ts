@@ -54,7 +54,7 @@ export async function createEmitter<const E extends EventRegistry = AgentEvents>
       publication: (pub) => {
         if (pub.room === CONTROL_ROOM) hub.control.receive(pub.frame)
       },
-      resync: () => undefined
+      resync: noop
     },
     log
   )

@@ -35,7 +35,7 @@ export {
 } from './errors.js'
 export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
 export { agentEvents, defineEvents } from './events.js'
-export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, SnapshotContext } from './options.js'
+export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, ServerApiOptions, SnapshotContext } from './options.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'

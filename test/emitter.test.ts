@@ -82,7 +82,10 @@ t.test('an emitter from a URL uses its own connections and closes them; its opti
   const emitter = await createEmitter({ redis: redis.url, keyPrefix: redis.prefix, events })
   await emitter.emit('workflow:u', { type: 'invoice:paid', data: { id: 'i1' } })
   t.same((await c.next('invoice:paid' as never)).data, { id: 'i1' })
+  const open = emitter.stream('workflow:u', { type: 'agent:thought', data: { runId: 'w', content: '' } })
   await emitter.close()
+  open.append('after close')
+  await t.rejects(open.end(), 'a stream cannot end once its emitter is closed')
   const bad: Array<[unknown, RegExp]> = [
     [{ redis: 42 }, /option "redis" must be an ioredis client or a redis:\/\/ URL \(got number\)/],
     [{ redis: redis.url, keyPrefix: 5 }, /option "keyPrefix" must be a string/],

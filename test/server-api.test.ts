@@ -81,7 +81,8 @@ t.test('bad payloads get 400 with the JSON pointer of the first problem, and los
     [{ room: 'workflow:1', type: 'agent:thought', data: { runId: 'r1', content: 7 } }, 400, 'invalid_message', '/data/content'],
     [{ room: 'workflow:1', type: 'agent:thought', data: 'text' }, 400, 'invalid_message', '/data'],
     [[], 400, 'invalid_message', ''],
-    ['{"room":', 400, 'invalid_message', '']
+    ['{"room":', 400, 'invalid_message', ''],
+    ['', 400, 'invalid_message', '']
   ]
   for (const [body, status, code, pointer] of cases) {
     const answer = await call(app, 'POST', '/publish', body)

@@ -78,7 +78,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     const key = runKey(room, runId)
     const held = runs.get(key)
     if (held !== undefined) return touch(held)
-    let finish = (): void => undefined
+    let finish: () => void
     const ended = new Promise<void>((resolve) => {
       finish = resolve
     })

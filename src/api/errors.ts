@@ -64,8 +64,6 @@ function fromFastify(err: FastifyError): ApiError | undefined {
     case 'FST_REALTIME_ADAPTER_FAILED':
       return new ApiError(503, ApiErrorCode.AdapterFailed, err.message)
   }
-  // A body that is not JSON at all reaches us as a SyntaxError with a 400 status.
-  if (err.statusCode === 400 && err instanceof SyntaxError) return new ApiError(400, ApiErrorCode.InvalidMessage, err.message, '')
   return undefined
 }
 

@@ -64,6 +64,6 @@ export function checkKey(key: string): string {
 /** What makes two requests the same request: method, route and body. */
 export function fingerprintOf(method: string, url: string, body: unknown): string {
   return createHash('sha256')
-    .update(`${method} ${url}\n${JSON.stringify(body) ?? ''}`)
+    .update(`${method} ${url}\n${JSON.stringify(body)}`)
     .digest('base64url')
 }
