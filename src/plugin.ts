@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
 import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
-import { registerServerApi } from './api/server-api.js'
+import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
@@ -41,6 +41,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await adapter.close?.()
   })
   await hub.control.start()
+  listenForDisconnects(hub)
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.

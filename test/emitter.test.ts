@@ -71,6 +71,10 @@ t.test('an emitter emits, streams and asks to clients on two instances, and canc
   )
   await emitter.cancel({ room: 'workflow:e', runId: 'job2' })
   t.equal(await byApp, true)
+
+  // The API of one instance disconnects a user connected to the other.
+  t.same((await post(apps[0] as FastifyInstance, '/disconnect', { user: 'u1', code: 4400, reason: 'logged out' })).body, { user: 'u1' })
+  t.same(await clients[1]?.closed, { code: 4400, reason: 'logged out' })
 })
 
 t.test('an emitter from a URL uses its own connections and closes them; its options are checked', { skip }, async (t) => {

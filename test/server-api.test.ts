@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { memoryAdapter } from '../src/adapters/memory.js'
 import { idempotency } from '../src/api/idempotency.js'
+import { rateLimiter } from '../src/api/rate-limit.js'
 import { FST_REALTIME_INVALID_HANDLER } from '../src/errors.js'
 import { resolveOptions } from '../src/options.js'
 import { connectTest } from '../src/testing.js'
@@ -418,4 +419,18 @@ t.test('an unexpected failure answers 500 internal and is logged, with no detail
       body: { code: 'invalid_message', message: /Idempotency-Key/ }
     }
   )
+})
+
+t.test('the rate limiter refills over time and forgets resting credentials past its bound', async (t) => {
+  const limiter = rateLimiter({ perSecond: 2, burst: 2 }, 2)
+  t.equal(limiter.take('a', 0), 0)
+  t.equal(limiter.take('a', 0), 0)
+  t.equal(limiter.take('a', 0), 1, 'empty: retry in a second')
+  t.equal(limiter.take('a', 500), 0, 'half a second later, one more')
+  t.equal(limiter.take('b', 500), 0)
+  t.equal(limiter.take('c', 10_000), 0, 'a third credential, once the others are at rest')
+  t.equal(limiter.size, 1, 'the resting ones were forgotten')
+  t.equal(limiter.take('d', 10_000), 0)
+  t.equal(limiter.take('e', 10_000), 0)
+  t.equal(limiter.size, 3, 'busy ones are kept (c and d just spent a token): the bound is soft')
 })

@@ -9,6 +9,7 @@ import type { ServerCredentials } from './credentials.js'
 import { ApiError, ApiErrorCode, replyError } from './errors.js'
 import { fingerprintOf, idempotency } from './idempotency.js'
 import { openapiDocument } from './openapi.js'
+import { rateLimiter } from './rate-limit.js'
 import * as S from './schemas.js'
 import { checkEvent, checkRoom, viaAdapter } from './shared.js'
 
@@ -74,7 +75,6 @@ export async function registerServerApi(fastify: FastifyInstance, ctx: ServerApi
     })
 
     const disconnectBody = S.validator(S.DisconnectBody)
-    hub.control.on('disconnect', (signal) => disconnect(hub, signal as Extract<Signal, { kind: 'disconnect' }>))
     app.post(`${base}/disconnect`, async (request) => {
       const { user, code = CloseCode.Revoked, reason = 'disconnected by the server' } = disconnectBody(request.body)
       await viaAdapter(hub.control.send({ kind: 'disconnect', user, code, reason }))
@@ -104,16 +104,21 @@ export function roomQuery(hub: Hub, query: unknown): string {
   return room
 }
 
-function disconnect(hub: Hub, signal: Extract<Signal, { kind: 'disconnect' }>): void {
-  for (const conn of [...hub.connections.values()]) {
-    if (conn.userId === signal.user) conn.close(signal.code, signal.reason)
-  }
+/**
+ * Closes the connections of a user when any instance asks (`POST /disconnect`). Every instance listens, with the API on
+ * or not, so that one instance's API reaches the users of all.
+ */
+export function listenForDisconnects(hub: Hub): void {
+  hub.control.on('disconnect', (signal) => {
+    const { user, code, reason } = signal as Extract<Signal, { kind: 'disconnect' }>
+    for (const conn of [...hub.connections.values()]) if (conn.userId === user) conn.close(code, reason)
+  })
 }
 
 /** Bearer server credential, then the rate limit of that credential: 401 or 429 before the body is read. */
 function authenticate({ credentials, opts }: ServerApiContext) {
-  const buckets = new Map<string, { tokens: number; at: number }>()
   const limit = (opts.serverApi as ServerApiSettings).rateLimit
+  const limiter = limit === undefined ? undefined : rateLimiter(limit)
   return async (request: FastifyRequest): Promise<void> => {
     const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
     const credential = match === null ? undefined : await credentials.identify(match[1] as string)
@@ -122,18 +127,12 @@ function authenticate({ credentials, opts }: ServerApiContext) {
       throw new ApiError(401, ApiErrorCode.Unauthorized, 'send a server API key as "Authorization: Bearer <key>"')
     }
     ;(request as ApiRequest)[kCredential] = credential
-    if (limit === undefined) return
-    const now = performance.now()
-    const bucket = buckets.get(credential) ?? { tokens: limit.burst, at: now }
-    bucket.tokens = Math.min(limit.burst, bucket.tokens + ((now - bucket.at) / 1000) * limit.perSecond)
-    bucket.at = now
-    buckets.set(credential, bucket)
-    if (bucket.tokens < 1) {
-      const retryAfter = Math.ceil((1 - bucket.tokens) / limit.perSecond)
-      throw Object.assign(new ApiError(429, ApiErrorCode.RateLimited, `more than ${limit.perSecond} requests per second`), {
+    if (limiter === undefined) return
+    const retryAfter = limiter.take(credential)
+    if (retryAfter > 0) {
+      throw Object.assign(new ApiError(429, ApiErrorCode.RateLimited, `too many requests: retry in ${retryAfter} s`), {
         headers: { 'retry-after': String(retryAfter) }
       })
     }
-    bucket.tokens -= 1
   }
 }
