@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts', emitter: 'src/emitter.ts' },
+  entry: {
+    index: 'src/index.ts',
+    client: 'src/client/index.ts',
+    redis: 'src/adapters/redis.ts',
+    testing: 'src/testing.ts',
+    emitter: 'src/emitter.ts'
+  },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
