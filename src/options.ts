@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
-import type { AsyncApiInfo } from './asyncapi.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
-import type { MetricsSettings } from './server/metrics.js'
-import type { DeflateSettings } from './server/outbound.js'
+import { boolean, duration, fail, nonNegativeInt, plainObject, positiveInt } from './option-checks.js'
+import { resolveServerApi, type ServerApiOptions, type ServerApiSettings } from './server-api-options.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
+
+export type { ServerApiOptions, ServerApiSettings } from './server-api-options.js'
 
 /**
  * What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? `subscribe`: receive the room's
@@ -115,49 +116,30 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   serverApi?: ServerApiOptions
 }
 
-/**
- * The HTTP server API: publish, batch, token streams, questions, runs, presence, disconnect and stats, authenticated
- * with `Authorization: Bearer <credential>`. Server credentials are never user tokens: the API refuses user tokens,
- * and the WebSocket endpoint refuses server credentials.
- */
-export interface ServerApiOptions {
-  /** Static API keys, each at least 16 characters. Compared in constant time; never logged. */
-  keys?: readonly string[]
-  /**
-   * Accepts other credentials, e.g. service JWTs: resolve `true` for a token of a service (a JWT whose `scope` claim
-   * grants the API), `false` otherwise. A thrown error counts as `false`.
-   */
-  verify?: (token: string) => boolean | Promise<boolean>
-  /** Largest request body in bytes; larger gets 413. Default 1 MiB. */
-  bodyLimit?: number
-  /** Requests per second per credential (token bucket of `burst`), past which 429. `false` for none. Default 1 000/s, burst 2 000. */
-  rateLimit?: { perSecond?: number; burst?: number } | false
-  /** Milliseconds an `Idempotency-Key` is remembered. Default 24 h. */
-  idempotencyTtl?: number
-  /** Longest long-poll (`?wait=`), in seconds. Default 30. */
-  maxWait?: number
-  /** Milliseconds an HTTP token stream or run may go without a request before it is ended. Default 5 min. */
-  idleTimeout?: number
-  /** Serve the OpenAPI 3 document of these routes at `GET <path>/openapi.json`. Default `false`. */
-  openapi?: boolean
-}
-
-/** The server API as resolved. */
-export interface ServerApiSettings {
-  readonly keys: readonly string[]
-  readonly verify: ((token: string) => boolean | Promise<boolean>) | undefined
-  readonly bodyLimit: number
-  readonly rateLimit: { readonly perSecond: number; readonly burst: number } | undefined
-  readonly idempotencyTtl: number
-  readonly maxWait: number
-  readonly idleTimeout: number
-  readonly openapi: boolean
-}
-
 /** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
 export interface MetricsRegistry {
   metrics(): Promise<string>
   readonly contentType: string
+}
+
+/** `metrics` as resolved: where the metrics go, their name prefix, and the route that serves them (or none). */
+export interface MetricsSettings {
+  readonly registry: MetricsRegistry | undefined
+  readonly prefix: string
+  readonly route: string | false
+}
+
+/** The `info` of the AsyncAPI document. */
+export interface AsyncApiInfo {
+  title?: string
+  version?: string
+  description?: string
+}
+
+/** `deflate` as resolved: messages of `threshold` bytes or more are compressed at `level`. */
+export interface DeflateSettings {
+  readonly threshold: number
+  readonly level: number
 }
 
 /** Write coalescing as resolved. */
@@ -260,32 +242,6 @@ export interface ResolvedOptions {
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
 export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
 
-function fail(option: string, expected: string, value: unknown): never {
-  const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
-  throw new FST_REALTIME_INVALID_OPTION(`option "${option}" must be ${expected} (got ${got})`)
-}
-
-const MAX_TIMER = 2 ** 31 - 1
-
-/** A duration in ms that a timer can hold: 1 to 2^31 − 1 (about 24.8 days). */
-function duration(option: string, value: unknown, fallback: number): number {
-  const ms = positiveInt(option, value, fallback)
-  if (ms > MAX_TIMER) fail(option, `at most ${MAX_TIMER} ms`, value)
-  return ms
-}
-
-function positiveInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(option, 'a positive integer', value)
-  return value
-}
-
-function nonNegativeInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(option, 'a non-negative integer', value)
-  return value
-}
-
 function resolveHistory(value: unknown): ResolvedOptions['history'] {
   const given = plainObject('history', value)
   const size = nonNegativeInt('history.size', given.size, defaults.history.size)
@@ -304,18 +260,6 @@ function resolveHistory(value: unknown): ResolvedOptions['history'] {
           }
         }
   return Object.freeze({ size, ttl, forRoom })
-}
-
-function boolean(option: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') fail(option, 'a boolean', value)
-  return value
-}
-
-function plainObject(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object', value)
-  return value as Record<string, unknown>
 }
 
 function resolveOrigins(cors: unknown, env: string | undefined): string[] {
@@ -457,85 +401,10 @@ function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
   return Object.freeze({ route: true, info: Object.freeze({ ...given }) as AsyncApiInfo })
 }
 
-const SERVER_API_KEYS = ['keys', 'verify', 'bodyLimit', 'rateLimit', 'idempotencyTtl', 'maxWait', 'idleTimeout', 'openapi']
-
-function resolveServerApi(value: unknown): ServerApiSettings | undefined {
-  if (value === undefined) return undefined
-  const given = plainObject('serverApi', value)
-  for (const key of Object.keys(given)) {
-    if (!SERVER_API_KEYS.includes(key)) {
-      throw new FST_REALTIME_INVALID_OPTION(`unknown option "serverApi.${key}" (known: ${SERVER_API_KEYS.join(', ')})`)
-    }
-  }
-  const keys = given.keys ?? []
-  if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string' && k.length >= 16)) {
-    fail('serverApi.keys', 'an array of strings of at least 16 characters', keys)
-  }
-  if (given.verify !== undefined && typeof given.verify !== 'function') fail('serverApi.verify', 'a function', given.verify)
-  if (keys.length === 0 && given.verify === undefined) {
-    throw new FST_REALTIME_INVALID_OPTION('option "serverApi" needs "keys" or "verify": the API is never open to anyone')
-  }
-  let rateLimit: ServerApiSettings['rateLimit']
-  if (given.rateLimit !== false) {
-    const r = plainObject('serverApi.rateLimit', given.rateLimit)
-    const perSecond = positiveInt('serverApi.rateLimit.perSecond', r.perSecond, 1000)
-    rateLimit = Object.freeze({ perSecond, burst: positiveInt('serverApi.rateLimit.burst', r.burst, 2 * perSecond) })
-  }
-  const maxWait = positiveInt('serverApi.maxWait', given.maxWait, 30)
-  if (maxWait > 600) fail('serverApi.maxWait', 'at most 600 seconds', maxWait)
-  return Object.freeze({
-    keys: Object.freeze([...(keys as string[])]),
-    verify: given.verify as ServerApiSettings['verify'],
-    bodyLimit: positiveInt('serverApi.bodyLimit', given.bodyLimit, 1024 * 1024),
-    rateLimit,
-    idempotencyTtl: duration('serverApi.idempotencyTtl', given.idempotencyTtl, 24 * 3600_000),
-    maxWait,
-    idleTimeout: duration('serverApi.idleTimeout', given.idleTimeout, 5 * 60_000),
-    openapi: boolean('serverApi.openapi', given.openapi, false)
-  })
-}
-
 function resolvePresence(value: unknown): (room: string) => boolean {
   if (value === undefined || typeof value === 'boolean') return () => value === true
   if (typeof value !== 'function') fail('presence', 'a boolean or a function of the room', value)
   return (room) => (value as (r: string) => unknown)(room) === true
-}
-
-/** `createEmitter()`'s options (`fastify-realtime/emitter`). */
-export interface EmitterOptions<E extends EventRegistry = EventRegistry> {
-  /** The Redis the plugin's Redis adapter uses: an ioredis client (left open by `close()`) or a URL. */
-  redis: unknown
-  /** The Redis adapter's `keyPrefix`. Default `realtime:`. */
-  keyPrefix?: string
-  /** The same registry as the plugin's. Default: `agentEvents`. */
-  events?: E
-  /** The same `history` as the plugin's, so the rooms' history is kept the same way whoever publishes. */
-  history?: RealtimeOptions['history']
-  /** Validate events against the registry. Default `true`. */
-  validate?: boolean
-  /** Default timeout of `ask()`, in ms. Default 30 000. */
-  requestTimeout?: number
-  /** A pino-like logger for what cannot be reported otherwise (a failed background write). Default: silent. */
-  logger?: FastifyBaseLogger
-}
-
-const EMITTER_KEYS = ['redis', 'keyPrefix', 'events', 'history', 'validate', 'requestTimeout', 'logger']
-
-/** Checks `createEmitter()`'s options; the shared ones resolve exactly as the plugin's do. */
-export function resolveEmitterOptions(input: unknown): { resolved: ResolvedOptions; keyPrefix: string | undefined } {
-  const given = plainObject('options', input)
-  for (const key of Object.keys(given)) {
-    if (!EMITTER_KEYS.includes(key)) throw new FST_REALTIME_INVALID_OPTION(`unknown option "${key}" (known: ${EMITTER_KEYS.join(', ')})`)
-  }
-  const redis = given.redis
-  if (typeof redis !== 'string' && typeof (redis as { duplicate?: unknown } | null)?.duplicate !== 'function') {
-    fail('redis', 'an ioredis client or a redis:// URL', redis)
-  }
-  if (given.keyPrefix !== undefined && typeof given.keyPrefix !== 'string') fail('keyPrefix', 'a string', given.keyPrefix)
-  const { events, history, validate, requestTimeout } = given
-  // No JWT: an emitter takes no connections. The rest is checked and defaulted as for the plugin.
-  const resolved = resolveOptions({ events, history, validate, requestTimeout }, {}, true)
-  return { resolved, keyPrefix: given.keyPrefix as string | undefined }
 }
 
 /**

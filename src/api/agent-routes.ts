@@ -37,7 +37,7 @@ interface Question {
  * question's answer reaches that instance from any other.
  */
 export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: string): void {
-  const { hub, api } = ctx
+  const { hub, agent, api } = ctx
   const settings = ctx.opts.serverApi as ServerApiSettings
   let closing = false
   const runs = new Map<string, Run>()
@@ -218,7 +218,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     const options = { timeout: body.timeout, idempotencyKey: typeof key === 'string' ? checkKey(key) : undefined }
     const id = await viaAdapter(
       new Promise<string>((resolve, reject) => {
-        const answer = hub.questions.ask(room, { type: body.type, data: body.data }, options, (id) => {
+        const answer = agent.questions.ask(room, { type: body.type, data: body.data }, options, (id) => {
           resolve(id)
           track(id, answer)
         })

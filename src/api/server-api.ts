@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { ResolvedOptions, ServerApiSettings } from '../options.js'
 import { CloseCode } from '../protocol/constants.js'
+import type { AgentFeatures } from '../server/agent.js'
 import type { Signal } from '../server/control.js'
 import type { Hub } from '../server/hub.js'
 import type { RealtimeApi } from '../types.js'
@@ -21,6 +22,7 @@ export interface ServerApiContext {
   readonly opts: ResolvedOptions
   readonly credentials: ServerCredentials
   readonly hub: Hub
+  readonly agent: AgentFeatures
   readonly api: RealtimeApi
 }
 
@@ -111,7 +113,7 @@ export function roomQuery(hub: Hub, query: unknown): string {
 export function listenForDisconnects(hub: Hub): void {
   hub.control.on('disconnect', (signal) => {
     const { user, code, reason } = signal as Extract<Signal, { kind: 'disconnect' }>
-    for (const conn of [...hub.connections.values()]) if (conn.userId === user) conn.close(code, reason)
+    for (const conn of hub.registry.targets({ user })) conn.close(code, reason)
   })
 }
 

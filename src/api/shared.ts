@@ -16,7 +16,7 @@ export function checkRoom(hub: Hub, room: string, pointer: string): void {
  */
 export function checkEvent(hub: Hub, event: { room: string; type: string; data: unknown }, at: string): void {
   checkRoom(hub, event.room, `${at}/room`)
-  const check = hub.eventCheck(event.type)
+  const check = hub.eventChecker(event.type)
   if (check === undefined) {
     throw new ApiError(400, ApiErrorCode.UnknownType, `unknown event type "${event.type}"`, `${at}/type`)
   }
