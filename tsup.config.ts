@@ -1,7 +1,13 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts' },
+  entry: {
+    index: 'src/index.ts',
+    client: 'src/client/index.ts',
+    redis: 'src/adapters/redis.ts',
+    testing: 'src/testing.ts',
+    emitter: 'src/emitter.ts'
+  },
   format: ['esm', 'cjs'],
   dts: true,
   // Maps point into src/ for stack traces and debuggers but carry no copy of it: the package ships no sources.

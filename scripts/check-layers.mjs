@@ -9,11 +9,11 @@ const LAYERS = [
   ['protocol', [/^protocol\//]],
   ['errors', [/^errors\.ts$/]],
   ['events', [/^events\.ts$/]],
-  ['public types', [/^options\.ts$/, /^origins\.ts$/, /^types\.ts$/]],
+  ['public types', [/^options\.ts$/, /^option-checks\.ts$/, /^origins\.ts$/, /^server-api-options\.ts$/, /^types\.ts$/]],
   ['adapters', [/^adapters\//]],
   ['agent features', [/^server\/(agent|questions|runs|streams)\.ts$/]],
   ['server', [/^server\//]],
-  ['api', [/^asyncapi\.ts$/]],
+  ['api', [/^asyncapi\.ts$/, /^api\//, /^emitter\.ts$/]],
   ['plugin', [/^plugin\.ts$/]],
   ['entry points', [/^index\.ts$/, /^testing\.ts$/]]
 ]

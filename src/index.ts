@@ -47,6 +47,7 @@ export type {
   Limits,
   PresenceInfoContext,
   RealtimeOptions,
+  ServerApiOptions,
   SnapshotContext
 } from './options.js'
 export type { OriginMatcher, OriginOption } from './origins.js'

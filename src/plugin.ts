@@ -6,6 +6,8 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
+import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
@@ -45,6 +47,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await adapter.close?.()
   })
   await hub.control.start()
+  listenForDisconnects(hub)
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
@@ -84,7 +87,9 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
-  const verify = createVerifier(fastify, opts.jwt?.secret)
+  const credentials = opts.serverApi === undefined ? undefined : serverCredentials(opts.serverApi)
+  // Server API credentials are refused wherever user tokens are taken.
+  const verify = refuseServerCredentials(createVerifier(fastify, opts.jwt?.secret), credentials)
 
   const api: RealtimeApi = {
     emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
@@ -146,6 +151,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     const cors = routeCors(fastify, url, ['GET'], opts.cors ? opts.origins : undefined)
     fastify.get(url, { onRequest: cors }, async () => api.asyncapi())
   }
+
+  if (credentials !== undefined) await registerServerApi(fastify, { opts, credentials, hub, agent, api })
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)
