@@ -33,8 +33,8 @@ export {
   FST_REALTIME_UNAUTHORIZED,
   RealtimeError
 } from './errors.js'
-export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
-export { agentEvents, defineEvents } from './events.js'
+export type { AckOf, AgentEvents, EventData, EventOf, EventRegistry, MessageRegistry, MessageSpec } from './events.js'
+export { agentEvents, defineEvents, defineMessages } from './events.js'
 export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, SnapshotContext } from './options.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
 import { asyncapiDocument } from './asyncapi.js'
-import type { EventRegistry } from './events.js'
+import { dataSchemaOf, type EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
@@ -84,7 +84,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
     stream: (room, event, options) => openStream(hub, room, event, options),
-    handle: (type, schema, handler) => hub.handle(type, schema, handler),
+    handle: (type: string, schema: unknown, handler: unknown) => hub.handle(type, dataSchemaOf(schema), handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
     join: (target, room) => hub.joinTarget(target, room),

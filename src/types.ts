@@ -2,7 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AsyncApiDocument } from './asyncapi.js'
-import type { AgentEvents, EventRegistry } from './events.js'
+import type { AckOf, AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { StreamHandle } from './server/streams.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -127,8 +127,16 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
    */
   stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
-  /** Registers a client→server message type. The handler's return value is the `ack`. */
+  /**
+   * Registers a client→server message type. The handler's return value is the `ack`. Given a `defineMessages`
+   * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.
+   */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
+  handle<D extends TSchema, A extends TSchema>(
+    type: string,
+    spec: MessageSpec<D, A>,
+    handler: Handler<Static<D>, AckOf<MessageSpec<D, A>>>
+  ): void
   /**
    * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
    * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.
