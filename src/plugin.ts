@@ -111,6 +111,15 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     url: opts.path,
     websocket: true,
     preValidation: createAuthenticate(opts, verify, hub),
+    // A browser's WebSocket cannot see why an upgrade failed; the client asks with a plain GET, which gets the same
+    // refusal. Any page may read its own refusal (it names only its origin or token problem; no credentials).
+    onSend: async (request, reply, payload) => {
+      const origin = request.headers.origin
+      if (origin !== undefined && reply.statusCode >= 400 && !reply.hasHeader('access-control-allow-origin')) {
+        reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      }
+      return payload
+    },
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
