@@ -2,7 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AsyncApiDocument } from './asyncapi.js'
-import type { AckOf, AgentEvents, EventRegistry, MessageSpec } from './events.js'
+import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { StreamHandle } from './server/streams.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -132,11 +132,7 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.
    */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
-  handle<D extends TSchema, A extends TSchema>(
-    type: string,
-    spec: MessageSpec<D, A>,
-    handler: Handler<Static<D>, AckOf<MessageSpec<D, A>>>
-  ): void
+  handle<D extends TSchema, A extends TSchema>(type: string, spec: MessageSpec<D, A>, handler: Handler<Static<D>, Static<A>>): void
   /**
    * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
    * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.
