@@ -82,7 +82,7 @@ export type MessageAck<M extends MessageRegistry, K extends keyof M> = M[K] exte
  * - `unreachable`: repeated attempts failed and the endpoint gave no refusal to read (down, or not reachable).
  * - `token`: the `token` function threw or rejected; `cause` holds what it threw.
  * - `auth_expired` (4001), `rate_limited` (4029), `going_away` (1001, 1012: the server shuts down or restarts),
- *   `protocol` (1002, 1007, 1008, 1009: reconnecting would repeat it), `slow_consumer` (4008), `resync` (4010),
+ *   `protocol` (1002, 1007, 1008, 1009: reconnecting would repeat it),
  *   `server_error` (1011), `revoked` (4500–4999): the server closed with that `code` and `reason`.
  */
 export interface ConnectionError {
@@ -94,8 +94,6 @@ export interface ConnectionError {
     | 'rate_limited'
     | 'going_away'
     | 'protocol'
-    | 'slow_consumer'
-    | 'resync'
     | 'server_error'
     | 'revoked'
   /** The close code, for a connection the server closed. */

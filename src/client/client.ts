@@ -39,7 +39,10 @@ interface Outgoing {
 const encoder = new TextEncoder()
 const MAX_TIMER = 2 ** 31 - 1
 
-/** What a close code says about the connection, for `onError`; codes not listed (1000, 1006, …) are not failures. */
+/**
+ * What a close code says about the connection, for `onError`. Codes not listed are not failures of their own: 1000
+ * (normal), 1006 (lost), 4008 and 4010 (reconnect and resume); the state change carries them.
+ */
 const CLOSE_KINDS: Record<number, ConnectionError['kind']> = {
   1001: 'going_away',
   1002: 'protocol',
@@ -49,8 +52,6 @@ const CLOSE_KINDS: Record<number, ConnectionError['kind']> = {
   1011: 'server_error',
   1012: 'going_away',
   4001: 'auth_expired',
-  4008: 'slow_consumer',
-  4010: 'resync',
   4029: 'rate_limited'
 }
 
@@ -294,26 +295,18 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     setState('open')
   }
 
+  /** Answers a server request: the handler's value is the reply; a throw (or no handler) declines it with a code. */
   async function answer(frame: RequestMessage): Promise<void> {
-    const handler = requestHandlers.get(frame.type)
-    if (handler === undefined) {
-      write({
-        type: 'reply' satisfies ClientTypeName,
-        id: frame.id,
-        error: { code: 'unhandled', message: `no handler for "${frame.type}"` }
-      })
-      return
-    }
+    let body: { data: unknown } | { error: { code: string; message: string } }
     try {
-      write({ type: 'reply' satisfies ClientTypeName, id: frame.id, data: (await handler(frame.data as never)) ?? null })
+      const handler = requestHandlers.get(frame.type)
+      if (handler === undefined) throw new RealtimeClientError('unhandled', `no handler for "${frame.type}"`)
+      body = { data: (await handler(frame.data as never)) ?? null }
     } catch (err) {
-      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'declined'
-      write({
-        type: 'reply' satisfies ClientTypeName,
-        id: frame.id,
-        error: { code, message: String((err as Error)?.message ?? err).slice(0, 1024) }
-      })
+      const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown }
+      body = { error: { code: typeof code === 'string' ? code : 'declined', message: String(message ?? err).slice(0, 1024) } }
     }
+    write({ type: 'reply' satisfies ClientTypeName, id: frame.id, ...body })
   }
 
   function startWatchdog(heartbeatMs: number): void {
@@ -393,10 +386,10 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       if (state === 'closed') return
       const status = refusal?.status
       retry = status !== 401 && status !== 403
-      const message = (refusal?.body as { message?: unknown } | undefined)?.message
+      const reason = (refusal?.body as { message?: string } | undefined)?.message
       report({
         kind: retry ? 'unreachable' : 'refused',
-        reason: typeof message === 'string' ? message : status === undefined ? 'no answer from the endpoint' : `HTTP ${status}`,
+        reason: reason ?? (status ? `HTTP ${status}` : 'no answer from the endpoint'),
         status,
         body: refusal?.body,
         retrying: willRetry(retry)
