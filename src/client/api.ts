@@ -83,7 +83,9 @@ export type MessageAck<M extends MessageRegistry, K extends keyof M> = M[K] exte
  * - `token`: the `token` function threw or rejected; `cause` holds what it threw.
  * - `auth_expired` (4001), `rate_limited` (4029), `going_away` (1001, 1012: the server shuts down or restarts),
  *   `protocol` (1002, 1007, 1008, 1009: reconnecting would repeat it),
- *   `server_error` (1011), `revoked` (4500–4999): the server closed with that `code` and `reason`.
+ *   `server_error` (1011), `revoked` (4500–4999): the server closed with that `code` and `reason`. A lost
+ *   connection (1006) and the closes that only ask to reconnect and resume (4008, 4010) are not failures: the state
+ *   change carries their code.
  */
 export interface ConnectionError {
   readonly kind:
