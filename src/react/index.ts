@@ -22,9 +22,12 @@ type AnyClient = RealtimeClient<EventRegistry, MessageRegistry>
 
 const ClientContext = createContext<AnyClient | undefined>(undefined)
 
+/** Any client, whatever registries type it (the hooks take theirs as type arguments). */
+export type AnyRealtimeClient = { readonly [K in keyof RealtimeClient]: unknown }
+
 export interface RealtimeProviderProps {
   /** The client, created once outside React with `createClient()`. The provider never closes it. */
-  client: RealtimeClient<never, never> | AnyClient
+  client: AnyRealtimeClient
   children?: ReactNode
 }
 
