@@ -37,3 +37,15 @@ t.test('a link writes nothing once its socket is closed, and reports no event af
   t.equal(link.send('late'), false, 'closed: nothing written')
   t.same(closes, [], 'close() detaches the link')
 })
+
+t.test('the endpoint lets a page read its refusal: any origin gets its 4xx with Access-Control-Allow-Origin', async (t) => {
+  const app = await buildApp(t, { cors: { origin: 'http://allowed.example' } })
+  const http = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`
+  const refused = await fetch(http, { headers: { origin: 'http://evil.example' } })
+  t.equal(refused.status, 403)
+  t.equal(refused.headers.get('access-control-allow-origin'), 'http://evil.example')
+  t.match(await refused.json(), { code: 'FST_REALTIME_FORBIDDEN_ORIGIN' })
+  const allowed = await fetch(http, { headers: { origin: 'http://allowed.example' } })
+  t.equal(allowed.status, 401)
+  t.equal(allowed.headers.get('access-control-allow-origin'), 'http://allowed.example', 'the CORS answer is kept')
+})
