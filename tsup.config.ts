@@ -10,9 +10,12 @@ export default defineConfig({
   },
   format: ['esm', 'cjs'],
   dts: true,
+  // Maps point into src/ for stack traces and debuggers but carry no copy of it: the package ships no sources.
   sourcemap: true,
+  esbuildOptions(options) {
+    options.sourcesContent = false
+  },
   clean: true,
   target: 'node20',
-  splitting: false,
-  treeshake: true
+  splitting: false
 })

@@ -1,6 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { EventRegistry, MessageRegistry } from '../events.js'
-import type { PresenceMemberInfo } from '../protocol/messages.js'
+import type { PresenceChange, PresenceMember } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
 
 /**
@@ -9,14 +9,7 @@ import type { BackoffOptions } from './backoff.js'
  */
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
-/** A user present in a room: one entry per user, however many connections (tabs, instances) they have there. */
-export type PresenceMember = Readonly<PresenceMemberInfo>
-
-/** A change of the members of a room: a user's first connection arrived, or their last one left. */
-export interface PresenceChange {
-  readonly kind: 'join' | 'leave'
-  readonly member: PresenceMember
-}
+export type { PresenceChange, PresenceMember }
 
 /** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {

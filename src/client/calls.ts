@@ -1,10 +1,12 @@
+import { type Deadline, deadline } from '../protocol/deadline.js'
 import { RealtimeClientError } from './api.js'
 
 /** A call waiting for its answer (an ack, a reply's ack, a presence list). */
 export interface Waiter {
   readonly resolve: (data: unknown) => void
   readonly reject: (err: RealtimeClientError) => void
-  readonly timer: ReturnType<typeof setTimeout>
+  /** The protocol's deadline helper owns the timer; the callbacks above run as the answer is read. */
+  readonly deadline: Deadline<void>
   /** Written to a link (losing it fails the call) rather than still queued (it goes out after reconnecting). */
   sent: boolean
 }
@@ -13,8 +15,9 @@ export interface Waiter {
 export type Calls = Map<string, Waiter>
 
 /**
- * The one deadline helper of the client: a promise's two callbacks, a timer and a waiter kept by id. Whatever
- * settles first (the answer, the deadline, a lost link) wins; at the deadline `expired()` runs before the call fails.
+ * Keeps a call by id under the protocol's deadline helper (`src/protocol/deadline.ts`, shared with the server's
+ * requests and questions). Whatever settles first (the answer, the deadline, a lost link) wins; at the deadline
+ * `expired()` runs before the call fails.
  */
 export function wait(
   calls: Calls,
@@ -25,11 +28,11 @@ export function wait(
   reject: Waiter['reject'],
   expired: () => void
 ): void {
-  const timer = setTimeout(() => {
+  const d = deadline<void>(ms, () => {
     expired()
     settle(calls, id, new RealtimeClientError('timeout', `no ack for "${what}" within ${ms} ms`))
-  }, ms)
-  calls.set(id, { resolve, reject, timer, sent: false })
+  })
+  calls.set(id, { resolve, reject, deadline: d, sent: false })
 }
 
 /** Settles the call `id` with its answer or error; an unknown id (late, or never ours) is ignored. */
@@ -37,7 +40,7 @@ export function settle(calls: Calls, id: string | undefined, error: RealtimeClie
   const waiter = calls.get(id as string)
   if (waiter === undefined) return
   calls.delete(id as string)
-  clearTimeout(waiter.timer)
+  waiter.deadline.resolve()
   if (error === undefined) waiter.resolve(data)
   else waiter.reject(error)
 }

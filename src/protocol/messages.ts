@@ -57,13 +57,25 @@ export interface EventMessage<T extends string = string, D = unknown> {
   data: D
   ts: string
 }
+/** A user present in a room, with the number of their connections there (one per open tab, across instances). */
+export interface PresenceMember {
+  readonly user: string
+  readonly connections: number
+  readonly info?: unknown
+}
+
+/** A change of the members of a room: a user's first connection arrived, or their last one left. */
+export interface PresenceChange {
+  readonly kind: 'join' | 'leave'
+  readonly member: PresenceMember
+}
+
 /** A server request (`app.realtime.request`): the client answers with `reply {id, data}`. */
 export interface RequestMessage<T extends string = string, D = unknown> {
   type: T
   id: string
   data: D
 }
-export type PresenceMemberInfo = Static<typeof S.PresenceMember>
 /** A user's first connection joined a room (`join`), or their last one left it (`leave`). */
 export type PresenceChangeMessage = Static<typeof S.Join> | Static<typeof S.Leave>
 /** The answer to `presence {room}`: the room's members. */
