@@ -1,5 +1,6 @@
 import type { EventRegistry, MessageRegistry } from '../events.js'
 import { shouldReconnect } from '../protocol/constants.js'
+import { MAX_TIMER } from '../protocol/deadline.js'
 import type {
   DeltaMessage,
   ErrorMessage,
@@ -22,9 +23,10 @@ import {
 } from './api.js'
 import { backoff } from './backoff.js'
 import { type Calls, failCalls, settle, wait } from './calls.js'
-import { answerQuestion, onDelta, onPresenceChange, onStream, questionList } from './features.js'
-import { addSub, onEvent, onRefused, onSubscribed, onUnsubscribed, positions, type Rooms, removeSub, sendSubscribe } from './rooms.js'
-import { type Link, preflight, webSocketTransport } from './transport.js'
+import { onDelta, onPresenceChange, onStream } from './features.js'
+import { onEvent, onRefused, onSubscribed, onUnsubscribed, type Rooms, sendSubscribe } from './rooms.js'
+import { clientApi } from './surface.js'
+import { CLOSE_KINDS, expiryOf, type Link, preflight, webSocketTransport } from './transport.js'
 import type { ClientTypeName, ServerTypeName } from './wire.js'
 
 /** Every frame a server sends, before it is told apart by `type`. */
@@ -37,34 +39,6 @@ interface Outgoing {
 }
 
 const encoder = new TextEncoder()
-const MAX_TIMER = 2 ** 31 - 1
-
-/**
- * What a close code says about the connection, for `onError`. Codes not listed are not failures of their own: 1000
- * (normal), 1006 (lost), 4008 and 4010 (reconnect and resume); the state change carries them.
- */
-const CLOSE_KINDS: Record<number, ConnectionError['kind']> = {
-  1001: 'going_away',
-  1002: 'protocol',
-  1007: 'protocol',
-  1008: 'protocol',
-  1009: 'protocol',
-  1011: 'server_error',
-  1012: 'going_away',
-  4001: 'auth_expired',
-  4029: 'rate_limited'
-}
-
-/** Reads `exp` from a JWT without verifying it (the server does that). */
-function expiryOf(token: string): number | undefined {
-  try {
-    const part = token.split('.')[1] as string
-    const exp = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))).exp
-    return typeof exp === 'number' ? exp : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * Creates a client and starts connecting. Events are typed by the server's registry (`events`, or the
@@ -423,86 +397,17 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   void open()
 
-  return {
-    get state() {
-      return state
-    },
-    get connectionId() {
-      return connectionId
-    },
-    get userId() {
-      return userId
-    },
-    subscribe(room, handler, subOptions = {}) {
-      const sub = addSub(rooms, room, handler, subOptions, true)
-      if (ready) sendSubscribe(rooms, sub)
-      return {
-        room,
-        get seq() {
-          return sub.seq
-        },
-        unsubscribe() {
-          if (removeSub(rooms, sub) && ready)
-            link?.send(JSON.stringify({ type: 'unsubscribe' satisfies ClientTypeName, id: nextId(), room }))
-        }
-      }
-    },
-    positions: () => positions(rooms),
-    on(type, handler) {
-      const set = typeHandlers.get(type) ?? new Set()
-      typeHandlers.set(type, set)
-      set.add(handler as (event: never) => void)
-      return () => set.delete(handler as (event: never) => void)
-    },
-    onRequest(type, handler) {
-      requestHandlers.set(type, handler)
-      return () => requestHandlers.delete(type)
-    },
-    send(type, data, sendOptions = {}) {
-      return request({ type, data }, type, sendOptions.timeout) as Promise<never>
-    },
-    publish(room, type, data, publishOptions = {}) {
-      // A signal that is stale by the time the connection is back is not worth queueing.
-      if (state !== 'closed' && !ready) {
-        return Promise.reject(new RealtimeClientError('disconnected', 'not connected: a publish is not queued'))
-      }
-      return request(
-        { type: 'publish' satisfies ClientTypeName, room, data: { type, data } },
-        `publish ${type}`,
-        publishOptions.timeout
-      ).then(() => undefined)
-    },
-    presence(room, presenceOptions = {}) {
-      return request(
-        { type: 'presence' satisfies ClientTypeName, room },
-        'presence' satisfies ClientTypeName,
-        presenceOptions.timeout
-      ) as Promise<never>
-    },
-    questions() {
-      return questionList(rooms) as never
-    },
-    onQuestions(listener) {
-      rooms.questionListeners.add(listener as never)
-      return () => rooms.questionListeners.delete(listener as never)
-    },
-    reply(id, data, replyOptions = {}) {
-      return answerQuestion(rooms, id, { data }, replyOptions.timeout)
-    },
-    decline(id, code, message = '', declineOptions = {}) {
-      return answerQuestion(rooms, id, { error: { code, message } }, declineOptions.timeout)
-    },
-    async cancel(room, runId, cancelOptions = {}) {
-      await request({ type: 'cancel' satisfies ClientTypeName, room, data: { runId } }, `cancel ${runId}`, cancelOptions.timeout)
-    },
-    onStateChange(listener) {
-      stateListeners.add(listener)
-      return () => stateListeners.delete(listener)
-    },
-    onError(listener) {
-      errorListeners.add(listener)
-      return () => errorListeners.delete(listener)
-    },
+  return clientApi({
+    state: () => state,
+    connectionId: () => connectionId,
+    userId: () => userId,
+    ready: () => ready,
+    rooms,
+    request,
+    typeHandlers,
+    requestHandlers,
+    stateListeners,
+    errorListeners,
     close() {
       if (state === 'closed') return
       const current = link
@@ -512,5 +417,5 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       finish()
       current?.close(1000, 'client closed')
     }
-  }
+  }) as never
 }

@@ -1,5 +1,5 @@
 import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
-import type { WebSocketConstructor, WebSocketLike } from './api.js'
+import type { ConnectionError, WebSocketConstructor, WebSocketLike } from './api.js'
 
 /**
  * How the client reaches the server. The client speaks `realtime.v1` frames and knows nothing else of the wire: a
@@ -93,6 +93,33 @@ export async function preflight(url: string, token: string | undefined): Promise
       body = JSON.parse(text)
     } catch {}
     return { status: res.status, body }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * What a close code says about the connection, for `onError`. Codes not listed are not failures of their own: 1000
+ * (normal), 1006 (lost), 4008 and 4010 (reconnect and resume); the state change carries them.
+ */
+export const CLOSE_KINDS: Record<number, ConnectionError['kind']> = {
+  1001: 'going_away',
+  1002: 'protocol',
+  1007: 'protocol',
+  1008: 'protocol',
+  1009: 'protocol',
+  1011: 'server_error',
+  1012: 'going_away',
+  4001: 'auth_expired',
+  4029: 'rate_limited'
+}
+
+/** Reads `exp` from a JWT without verifying it (the server does that). */
+export function expiryOf(token: string): number | undefined {
+  try {
+    const part = token.split('.')[1] as string
+    const exp = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))).exp
+    return typeof exp === 'number' ? exp : undefined
   } catch {
     return undefined
   }
