@@ -6,7 +6,8 @@ export default defineConfig({
     client: 'src/client/index.ts',
     redis: 'src/adapters/redis.ts',
     testing: 'src/testing.ts',
-    emitter: 'src/emitter.ts'
+    emitter: 'src/emitter.ts',
+    react: 'src/react/index.ts'
   },
   format: ['esm', 'cjs'],
   dts: true,

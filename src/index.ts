@@ -38,8 +38,8 @@ export {
   type RealtimeErrorClass,
   type RealtimeFastifyError
 } from './errors.js'
-export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
-export { agentEvents, defineEvents } from './events.js'
+export type { AckOf, AgentEvents, EventData, EventOf, EventRegistry, MessageRegistry, MessageSpec } from './events.js'
+export { agentEvents, defineEvents, defineMessages } from './events.js'
 export type {
   AuthenticatedUser,
   AuthorizeContext,

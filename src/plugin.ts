@@ -9,7 +9,7 @@ import { memoryAdapter } from './adapters/memory.js'
 import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
 import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
-import type { EventRegistry } from './events.js'
+import { dataSchemaOf, type EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { plugAgentFeatures } from './server/agent.js'
@@ -94,7 +94,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const api: RealtimeApi = {
     emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
     stream: (room, event, options) => openStream(hub, room, event, options),
-    handle: (type, schema, handler) => hub.handle(type, schema, handler),
+    handle: (type: string, schema: unknown, handler: unknown) => hub.handle(type, dataSchemaOf(schema), handler),
     request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
     join: (target, room, options) => hub.memberships.join(target, room, options),
@@ -121,6 +121,15 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     url: opts.path,
     websocket: true,
     preValidation: [createAuthenticate(opts, verify, hub), hub.memberships.atConnect],
+    // A browser's WebSocket cannot see why an upgrade failed; the client asks with a plain GET, which gets the same
+    // refusal. Any page may read its own refusal (it names only its origin or token problem; no credentials).
+    onSend: async (request, reply, payload) => {
+      const origin = request.headers.origin
+      if (origin !== undefined && reply.statusCode >= 400 && !reply.hasHeader('access-control-allow-origin')) {
+        reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      }
+      return payload
+    },
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {

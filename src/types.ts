@@ -1,7 +1,7 @@
 import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AgentEvents, EventRegistry } from './events.js'
+import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -170,8 +170,12 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
    */
   stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
-  /** Registers a client→server message type. The handler's return value is the `ack`. */
+  /**
+   * Registers a client→server message type. The handler's return value is the `ack`. Given a `defineMessages`
+   * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.
+   */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
+  handle<D extends TSchema, A extends TSchema>(type: string, spec: MessageSpec<D, A>, handler: Handler<Static<D>, Static<A>>): void
   /**
    * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
    * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.
