@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { createAgui } from './ag-ui/route.js'
 import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
@@ -101,7 +102,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         messages: new Map([...hub.handlers].map(([type, registered]) => [type, registered.schema])),
         info: opts.asyncapi.info
       }),
-    close: async () => hub.close()
+    close: async () => hub.close(),
+    agui: createAgui(fastify, hub)
   }
   Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)

@@ -1,5 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
+import type { AguiApi } from './ag-ui/route.js'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
@@ -176,6 +177,8 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   asyncapi(): AsyncApiDocument
   /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
   close(): Promise<void>
+  /** AG-UI endpoints: `agui.route(url, handler)` (see `fastify-realtime/ag-ui`). */
+  readonly agui: AguiApi
 }
 
 declare module 'fastify' {
