@@ -39,32 +39,53 @@ export interface SseEvent {
   event: any
 }
 
-/** Reads an event stream to its end (or until `stop` says so), parsing each event's `id:` and `data:`. */
-export async function readSse(res: Response, stop: (events: SseEvent[]) => boolean = () => false): Promise<SseEvent[]> {
-  const events: SseEvent[] = []
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader()
-  const decoder = new TextDecoder()
-  let buffer = ''
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    buffer += decoder.decode(value, { stream: true })
-    const blocks = buffer.split('\n\n')
-    buffer = blocks.pop() as string
-    for (const block of blocks) {
-      let id: string | undefined
-      let data: string | undefined
-      for (const line of block.split('\n')) {
-        if (line.startsWith('id: ')) id = line.slice(4)
-        else if (line.startsWith('data: ')) data = line.slice(6)
-      }
-      if (data !== undefined) events.push({ id, event: JSON.parse(data) })
-    }
-    if (stop(events)) {
-      await reader.cancel()
-      break
-    }
+/** Reads an event stream, parsing each event's `id:` and `data:`; `until()` can stop midway and be called again. */
+export class SseReader {
+  readonly events: SseEvent[] = []
+  done = false
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>
+  private readonly decoder = new TextDecoder()
+  private buffer = ''
+
+  constructor(res: Response) {
+    this.reader = (res.body as ReadableStream<Uint8Array>).getReader()
   }
+
+  /** Reads until `stop(events)` holds or the stream ends; resolves with every event read so far. */
+  async until(stop: (events: SseEvent[]) => boolean = () => false): Promise<SseEvent[]> {
+    while (!this.done && !stop(this.events)) {
+      const { done, value } = await this.reader.read()
+      if (done) {
+        this.done = true
+        break
+      }
+      this.buffer += this.decoder.decode(value, { stream: true })
+      const blocks = this.buffer.split('\n\n')
+      this.buffer = blocks.pop() as string
+      for (const block of blocks) {
+        let id: string | undefined
+        let data: string | undefined
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) id = line.slice(4)
+          else if (line.startsWith('data: ')) data = line.slice(6)
+        }
+        if (data !== undefined) this.events.push({ id, event: JSON.parse(data) })
+      }
+    }
+    return this.events
+  }
+
+  /** Drops the connection, as a client that went away. */
+  cut(): Promise<void> {
+    return this.reader.cancel()
+  }
+}
+
+/** Reads an event stream to its end, or until `stop(events)` holds (then the connection is dropped). */
+export async function readSse(res: Response, stop?: (events: SseEvent[]) => boolean): Promise<SseEvent[]> {
+  const reader = new SseReader(res)
+  const events = await reader.until(stop)
+  if (!reader.done) await reader.cut()
   return events
 }
 
