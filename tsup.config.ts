@@ -1,12 +1,14 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts' },
+  entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts', 'ag-ui': 'src/ag-ui/index.ts', 'ag-ui-client': 'src/ag-ui/client.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
   splitting: false,
-  treeshake: true
+  treeshake: true,
+  // Optional peers of fastify-realtime/ag-ui/client, installed by the app that uses it.
+  external: ['@ag-ui/client', 'rxjs']
 })

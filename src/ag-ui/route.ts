@@ -5,6 +5,7 @@ import type { Hub } from '../server/hub.js'
 import { StateField } from '../server/state.js'
 import { aguiEvents, RunAgentInput } from './events.js'
 import { reattach } from './reattach.js'
+import { aguiLogRoom, aguiRoom } from './rooms.js'
 import { AguiRun, answerOf } from './run.js'
 import { type SseOptions, SseWriter } from './sse.js'
 import { Waiters } from './waiters.js'
@@ -31,10 +32,6 @@ export interface AguiApi {
    */
   route(url: string, handler: AguiHandler, options?: AguiRouteOptions): void
 }
-
-/** The room viewers subscribe to for a thread's runs, and the room that logs one run's events. */
-export const aguiRoom = (threadId: string): string => `agui:${threadId}`
-export const aguiLogRoom = (threadId: string, runId: string): string => `agui:${threadId}:${runId}`
 
 const ReattachQuery = {
   type: 'object',

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { sign } from '../helpers/index.js'
 import { sdk, until } from '../helpers/client.js'
+import { sign } from '../helpers/index.js'
 import { aguiApp, input, post, readSse, SseReader } from './helpers.js'
 
 const allowAll = { authorize: () => true }

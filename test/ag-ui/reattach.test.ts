@@ -61,9 +61,7 @@ t.test('a re-attach to a finished run replays its tail and ends; an unknown run 
   t.equal((await again.json()).code, 'run_exists')
 })
 
-t.test('with the Redis adapter, a run cut on one instance is re-attached on another, to the end', async (t) => {
-  const skip = requireRedis(t)
-  if (skip !== undefined) return t.skip(skip)
+t.test('with the Redis adapter, a run cut on one instance is re-attached on another, to the end', { skip: requireRedis(t) }, async (t) => {
   const redis = await startRedis(t)
   const { handler, release } = gatedRun()
   const adapter = () => redisAdapter({ url: redis.url, keyPrefix: redis.prefix })
