@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AguiApi } from './ag-ui/route.js'
 import type { PresenceMember } from './adapters/adapter.js'
+import type { AguiApi } from './ag-ui/route.js'
 import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
 import type { StreamHandle } from './server/streams.js'

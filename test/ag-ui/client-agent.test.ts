@@ -62,7 +62,16 @@ t.test('RealtimeAgent fails the run when the route refuses it, and abortRun() ca
   await t.rejects(invalid.runAgent({ runId: 'r1' }), { code: 'invalid_room' })
   const taken = new RealtimeAgent({ client, url: httpUrl(app), threadId: 'stop' })
   let started = false
-  const first = taken.runAgent({ runId: 'r0' }, { onRunStartedEvent: () => void (started = true) }).catch(() => undefined)
+  const first = taken
+    .runAgent(
+      { runId: 'r0' },
+      {
+        onRunStartedEvent: () => {
+          started = true
+        }
+      }
+    )
+    .catch(() => undefined)
   // Another page: one client holds a room once.
   const again = new RealtimeAgent({ client: sdk(t, app, { token: sign('bob') }), url: httpUrl(app), threadId: 'stop' })
   await until(() => started, 5000, 'the first run')
