@@ -51,7 +51,6 @@ export class RealtimeAgent extends AbstractAgent {
       const sub = client.subscribe(
         aguiLogRoom(input.threadId, input.runId),
         (frame: { type: string; data: object }) => {
-          if (done) return
           observer.next({ type: frame.type, ...frame.data } as BaseEvent)
           if (frame.type === 'RUN_FINISHED' || frame.type === 'RUN_ERROR') {
             done = true

@@ -27,7 +27,8 @@ t.test('an interrupt answered from two clients at once: exactly one wins, the ot
   t.equal(question.data.name, 'interrupt')
   t.equal(question.data.value.reason, 'approval')
   const answers = await Promise.allSettled([
-    alice.reply(question.id, { status: 'resolved', payload: { by: 'alice' } }),
+    // A bare payload resolves the interrupt, as a resume entry { status: 'resolved', payload } does.
+    alice.reply(question.id, { by: 'alice' }),
     bob.reply(question.id, { status: 'resolved', payload: { by: 'bob' } })
   ])
   const won = answers.filter((a) => a.status === 'fulfilled')
