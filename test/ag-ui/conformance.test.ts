@@ -19,12 +19,26 @@ const messages = [
   { id: 'd', role: 'developer', content: 'be brief' },
   { id: 's', role: 'system', content: 'sys' },
   { id: 'a', role: 'assistant', content: 'hi', toolCalls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] },
-  { id: 'u', role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image', source: { type: 'url', value: 'https://x/y.png' } }] },
+  {
+    id: 'u',
+    role: 'user',
+    content: [
+      { type: 'text', text: 'look' },
+      { type: 'image', source: { type: 'url', value: 'https://x/y.png' } }
+    ]
+  },
   { id: 't', role: 'tool', content: 'result', toolCallId: 'c' },
   { id: 'v', role: 'activity', activityType: 'plan', content: { steps: [] } },
   { id: 'r', role: 'reasoning', content: 'because' }
 ]
-const input = { threadId: 't', runId: 'r', messages, tools: [{ name: 'f', description: 'd' }], context: [], resume: [{ interruptId: 'i1', status: 'resolved', payload: { ok: true } }] }
+const input = {
+  threadId: 't',
+  runId: 'r',
+  messages,
+  tools: [{ name: 'f', description: 'd' }],
+  context: [],
+  resume: [{ interruptId: 'i1', status: 'resolved', payload: { ok: true } }]
+}
 
 /** One valid event of every type, with most optional fields set. */
 const valid: Record<string, object> = {
@@ -45,7 +59,12 @@ const valid: Record<string, object> = {
   RAW: { event: { any: 'thing' }, source: 'llm' },
   CUSTOM: { name: 'interrupt', value: interrupt },
   RUN_STARTED: { threadId: 't', runId: 'r', input },
-  RUN_FINISHED: { threadId: 't', runId: 'r', outcome: { type: 'interrupt', interrupts: [interrupt] }, usage: [{ model: 'm', inputTokens: 3 }] },
+  RUN_FINISHED: {
+    threadId: 't',
+    runId: 'r',
+    outcome: { type: 'interrupt', interrupts: [interrupt] },
+    usage: [{ model: 'm', inputTokens: 3 }]
+  },
   RUN_ERROR: { message: 'boom', code: 'cancelled' },
   STEP_STARTED: { stepName: 's' },
   STEP_FINISHED: { stepName: 's' },
@@ -71,7 +90,8 @@ const invalid: object[] = [
   { type: 'REASONING_MESSAGE_START', messageId: 'r', role: 'assistant' },
   { type: 'SUBAGENT_STARTED', name: 'helper' },
   { type: 'MESSAGES_SNAPSHOT', messages: [{ id: 'x', role: 'robot', content: '' }] },
-  { type: 'NOT_AN_EVENT' }
+  { type: 'NOT_AN_EVENT' },
+  { type: 5 }
 ]
 
 t.test('the preset has exactly the event types of @ag-ui/core', async (t) => {
@@ -102,6 +122,9 @@ t.test('the AsyncAPI document lists the AG-UI events when the preset is used', a
   const app = await aguiApp(t, async () => undefined)
   const messages = app.realtime.asyncapi().components.messages as Record<string, { name: string }>
   for (const type of ['RUN_STARTED', 'TEXT_MESSAGE_CONTENT', 'STATE_DELTA', 'RUN_FINISHED']) {
-    t.ok(Object.values(messages).some((m) => m.name === type), `${type} is listed`)
+    t.ok(
+      Object.values(messages).some((m) => m.name === type),
+      `${type} is listed`
+    )
   }
 })

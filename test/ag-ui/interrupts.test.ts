@@ -98,3 +98,31 @@ t.test('a handler that throws ends the run with RUN_ERROR internal, its details 
     [events[0]?.event, { type: 'RUN_ERROR', code: 'internal', message: 'internal error' }]
   )
 })
+
+t.test('an interrupt with a timeout says when it expires and rejects unanswered; null and payload-less answers', async (t) => {
+  const answers: unknown[] = []
+  const app = await aguiApp(
+    t,
+    async (input: any, run) => {
+      if (input.resume !== undefined) return
+      const expired = await run.interrupt({ reason: 'soon', timeout: 50 }).catch((err: { code: string }) => err.code)
+      answers.push(expired)
+      answers.push(await run.interrupt({ reason: 'null' }))
+      answers.push(await run.interrupt({ reason: 'cancel' }))
+    },
+    allowAll
+  )
+  const sse = new SseReader(await post(app, input('answers', 'r1')))
+  const client = sdk(t, app, { token: sign('alice') })
+  client.subscribe('agui:answers')
+  await until(() => client.questions().some((q: any) => q.data.value.reason === 'null'), 5000, 'the second interrupt')
+  await client.reply((client.questions().find((q: any) => q.data.value.reason === 'null') as any).id, null)
+  const events = await sse.until((events) => events.filter((e) => e.event.name === 'interrupt').length === 3)
+  const interrupts = events.filter((e) => e.event.name === 'interrupt').map((e) => e.event.value)
+  t.ok(Date.parse(interrupts[0].expiresAt) > Date.now() - 60_000, 'expiresAt is set')
+  t.notOk('expiresAt' in interrupts[1])
+  const entry = { interruptId: interrupts[2].id, status: 'cancelled' }
+  await readSse(await post(app, input('answers', 'r2', { resume: [entry] })))
+  await sse.until()
+  t.same(answers, ['FST_REALTIME_REQUEST_TIMEOUT', { status: 'resolved', payload: null }, { status: 'cancelled' }])
+})

@@ -15,7 +15,10 @@ t.test('agui.route() refuses a bad url, handler or option, and a registry withou
   const ok = await aguiApp(t, async () => undefined)
   t.throws(() => ok.realtime.agui.route('agent', async () => undefined), /url must be a path starting with "\/"/)
   t.throws(() => ok.realtime.agui.route('/x', 'nope' as never), /handler must be a function/)
-  t.throws(() => ok.realtime.agui.route('/x', async () => undefined, { window: -1 }), /option "window" must be a whole number of ms from 0 \(got -1\)/)
+  t.throws(
+    () => ok.realtime.agui.route('/x', async () => undefined, { window: -1 }),
+    /option "window" must be a whole number of ms from 0 \(got -1\)/
+  )
   t.throws(() => ok.realtime.agui.route('/x', async () => undefined, { heartbeat: 0 }), /option "heartbeat"/)
   t.throws(() => ok.realtime.agui.route('/x', async () => undefined, { retry: 1.5 }), /option "retry"/)
 })
@@ -41,7 +44,10 @@ t.test('a bad run input is a 400 that names the field, a bad thread id a 400 inv
 t.test('run.emit() refuses an invalid event and the events the route sends itself; helpers refuse misuse', async (t) => {
   const seen: string[] = []
   const app = await aguiApp(t, async (_input, run) => {
-    for (const bad of [{ type: 'TEXT_MESSAGE_CONTENT', messageId: 'm' }, { type: 'RUN_FINISHED', threadId: 't', runId: 'r' }]) {
+    for (const bad of [
+      { type: 'TEXT_MESSAGE_CONTENT', messageId: 'm' },
+      { type: 'RUN_FINISHED', threadId: 't', runId: 'r' }
+    ]) {
       try {
         await run.emit(bad as never)
       } catch (err) {
@@ -62,6 +68,7 @@ t.test('run.emit() refuses an invalid event and the events the route sends itsel
       seen.push((err as Error).message)
     }
     const call = run.toolCall('f', { toolCallId: 'c1' })
+    await call.args({ q: 1 })
     await call.end()
     await call.args('{}').catch((err: Error) => seen.push(err.message))
     await call.result('ok')
@@ -76,9 +83,19 @@ t.test('run.emit() refuses an invalid event and the events the route sends itsel
     /has ended/,
     /tool call c1 has ended/
   ])
+  t.equal(events.find((e) => e.event.type === 'TOOL_CALL_ARGS')?.event.delta, '{"q":1}')
   t.same(
     events.map((e) => e.event.type),
-    ['RUN_STARTED', 'TEXT_MESSAGE_START', 'TEXT_MESSAGE_END', 'TOOL_CALL_START', 'TOOL_CALL_END', 'TOOL_CALL_RESULT', 'RUN_FINISHED']
+    [
+      'RUN_STARTED',
+      'TEXT_MESSAGE_START',
+      'TEXT_MESSAGE_END',
+      'TOOL_CALL_START',
+      'TOOL_CALL_ARGS',
+      'TOOL_CALL_END',
+      'TOOL_CALL_RESULT',
+      'RUN_FINISHED'
+    ]
   )
 })
 
@@ -94,6 +111,8 @@ t.test('a run emitting after it was cancelled is refused', async (t) => {
     await run.emit({ type: 'STEP_STARTED', stepName: 'late' }).catch((err: unknown) => {
       late = err
     })
+    // Thrown after the cancel ended the run: nothing more is sent.
+    throw late
   })
   const res = post(app, input('closing', 'r1'))
   await waiting
