@@ -135,23 +135,27 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
         const names = rooms(input.threadId, input.runId, reply)
         if (names === undefined) return reply
         const { room, log } = names
-        const known = await hub.adapter.history(log, {}, hub.policyOf(log))
-        if (active.has(log) || known.position.seq > 0) {
-          return refuse(reply, 409, 'run_exists', `run "${input.runId}" of thread "${input.threadId}" exists; re-attach with GET`)
-        }
-        if (!(await resume(input, room, reply))) return reply
+        const exists = (): FastifyReply =>
+          refuse(reply, 409, 'run_exists', `run "${input.runId}" of thread "${input.threadId}" exists; re-attach with GET`)
+        // Claimed before the first await, so two requests for one run on this instance cannot both start it.
+        if (active.has(log)) return exists()
         const run = new AguiRun(hub, input.threadId, input.runId, room, log, window, () => waiters.wake(log))
         active.set(log, run)
-        const writer = open(reply, sse)
-        run.sink((id, json, terminal) => {
-          writer.event(id, json)
-          if (terminal) writer.end()
-        })
+        let writer: SseWriter | undefined
         try {
+          if ((await hub.adapter.history(log, {}, hub.policyOf(log))).position.seq > 0) return exists()
+          if (!(await resume(input, room, reply))) return reply
+          const stream = open(reply, sse)
+          writer = stream
+          run.sink((id, json, terminal) => {
+            stream.event(id, json)
+            if (terminal) stream.end()
+          })
           await execute(run, input, handler, request)
+          return reply
         } finally {
           active.delete(log)
-          writer.end()
+          writer?.end()
         }
       })
 

@@ -162,3 +162,17 @@ t.test('the event stream starts with the retry hint and sends heartbeat comments
   }
   t.match(text, /"type":"RUN_FINISHED"/)
 })
+
+t.test('two requests for one run at once: one runs it, the other is a 409 run_exists', async (t) => {
+  let runs = 0
+  const app = await aguiApp(t, async () => {
+    runs++
+  })
+  const answers = await Promise.all([post(app, input('twice', 'r1')), post(app, input('twice', 'r1'))])
+  t.same(answers.map((res) => res.status).sort(), [200, 409])
+  const refused = answers.find((res) => res.status === 409) as Response
+  t.equal((await refused.json()).code, 'run_exists')
+  const events = await readSse(answers.find((res) => res.status === 200) as Response)
+  t.equal(events.at(-1)?.event.type, 'RUN_FINISHED')
+  t.equal(runs, 1)
+})
