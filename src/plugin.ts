@@ -6,6 +6,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fas
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { aguiCore } from './ag-ui/core.js'
 import { createAgui } from './ag-ui/route.js'
 import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
@@ -103,7 +104,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         info: opts.asyncapi.info
       }),
     close: async () => hub.close(),
-    agui: createAgui(fastify, hub)
+    agui: createAgui(fastify, aguiCore(hub))
   }
   Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Publication } from '../adapters/adapter.js'
-import type { Hub } from '../server/hub.js'
+import type { AguiCore } from './core.js'
 import { eventId } from './run.js'
 import type { SseWriter } from './sse.js'
 import type { Waiters } from './waiters.js'
@@ -13,15 +13,15 @@ const POLL = 100
  * room, then its live events until RUN_FINISHED or RUN_ERROR. It works on any instance that shares the adapter.
  */
 export async function reattach(
-  hub: Hub,
+  core: AguiCore,
   waiters: Waiters,
   log: string,
   request: FastifyRequest,
   reply: FastifyReply,
   open: () => SseWriter
 ): Promise<FastifyReply> {
-  const policy = hub.policyOf(log)
-  const head = await hub.adapter.history(log, {}, policy)
+  const policy = core.policyOf(log)
+  const head = await core.adapter.history(log, {}, policy)
   if (head.position.seq === 0)
     return reply.code(404).send({ statusCode: 404, code: 'unknown_run', message: 'no such run (or its log has expired)' })
   const last = request.headers['last-event-id']
@@ -37,7 +37,7 @@ export async function reattach(
     since = Number(match[1])
     epoch = match[2] as string
   }
-  let events = (await hub.adapter.history(log, { since, epoch }, policy)).events
+  let events = (await core.adapter.history(log, { since, epoch }, policy)).events
   if (events === undefined) {
     return reply.code(410).send({
       statusCode: 410,
@@ -52,7 +52,7 @@ export async function reattach(
       since = pub.seq
     }
     await waiters.wait(log, POLL)
-    events = (await hub.adapter.history(log, { since, epoch }, policy)).events
+    events = (await core.adapter.history(log, { since, epoch }, policy)).events
   }
   // The log lost events meanwhile: the client reconnects and is told so (410).
   writer.end()

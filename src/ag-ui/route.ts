@@ -1,8 +1,8 @@
 import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
-import type { Hub } from '../server/hub.js'
 import { StateField } from '../server/state.js'
+import type { AguiCore } from './core.js'
 import { aguiEvents, RunAgentInput } from './events.js'
 import { reattach } from './reattach.js'
 import { aguiLogRoom, aguiRoom } from './rooms.js'
@@ -51,7 +51,7 @@ function refuse(reply: FastifyReply, statusCode: number, code: string, message: 
   return reply.code(statusCode).send({ statusCode, code, message })
 }
 
-export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
+export function createAgui(fastify: FastifyInstance, core: AguiCore): AguiApi {
   const waiters = new Waiters()
   /** Runs of this instance, by log room. */
   const active = new Map<string, AguiRun>()
@@ -72,7 +72,7 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
   function rooms(threadId: string, runId: string, reply: FastifyReply): { room: string; log: string } | undefined {
     const room = aguiRoom(threadId)
     const log = aguiLogRoom(threadId, runId)
-    if (hub.validRoom(room) && hub.validRoom(log)) return { room, log }
+    if (core.validRoom(room) && core.validRoom(log)) return { room, log }
     refuse(reply, 400, 'invalid_room', 'threadId and runId must make valid room names (letters, digits and : _ - . @ /)')
     return undefined
   }
@@ -80,11 +80,11 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
   /** Answers the interrupts a run's input resumes; false (and a reply sent) when one was answered before or is unknown. */
   async function resume(input: Static<typeof RunAgentInput>, room: string, reply: FastifyReply): Promise<boolean> {
     for (const entry of input.resume ?? []) {
-      const question = (await hub.adapter.stateRead(room))[StateField.key(entry.interruptId)]
+      const question = (await core.adapter.stateRead(room))[StateField.key(entry.interruptId)]
       const result =
         question === undefined
           ? 'unknown'
-          : await hub.questions.settle(room, question, { status: 'answered', data: answerOf(entry), by: `run ${input.runId}` })
+          : await core.settle(room, question, { status: 'answered', data: answerOf(entry), by: `run ${input.runId}` })
       if (result === 'settled') {
         refuse(reply, 409, 'already_answered', `interrupt "${entry.interruptId}" was already answered`)
         return false
@@ -101,7 +101,7 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
     const { threadId, runId } = input
     await run.send('RUN_STARTED', { threadId, runId, input })
     try {
-      const result = await hub.runs.run({ room: run.room, runId }, (signal) => {
+      const result = await core.run({ room: run.room, runId }, (signal) => {
         // A cancel ends the run at once; a handler that goes on finds its later events refused.
         signal.addEventListener('abort', () => {
           if (!run.finished) void run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' }).catch(() => undefined)
@@ -121,7 +121,7 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
       if (typeof url !== 'string' || !url.startsWith('/'))
         throw new FST_REALTIME_INVALID_OPTION('agui.route(url): url must be a path starting with "/"')
       if (typeof handler !== 'function') throw new FST_REALTIME_INVALID_OPTION('agui.route(url, handler): handler must be a function')
-      const missing = Object.keys(aguiEvents).find((type) => hub.eventCheck(type) === undefined)
+      const missing = Object.keys(aguiEvents).find((type) => !core.hasEvent(type))
       if (missing !== undefined) {
         throw new FST_REALTIME_INVALID_OPTION(
           `agui.route needs the AG-UI events in the "events" option (spread aguiEvents; ${missing} is missing)`
@@ -139,11 +139,11 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
           refuse(reply, 409, 'run_exists', `run "${input.runId}" of thread "${input.threadId}" exists; re-attach with GET`)
         // Claimed before the first await, so two requests for one run on this instance cannot both start it.
         if (active.has(log)) return exists()
-        const run = new AguiRun(hub, input.threadId, input.runId, room, log, window, () => waiters.wake(log))
+        const run = new AguiRun(core, input.threadId, input.runId, room, log, window, () => waiters.wake(log))
         active.set(log, run)
         let writer: SseWriter | undefined
         try {
-          if ((await hub.adapter.history(log, {}, hub.policyOf(log))).position.seq > 0) return exists()
+          if ((await core.adapter.history(log, {}, core.policyOf(log))).position.seq > 0) return exists()
           if (!(await resume(input, room, reply))) return reply
           const stream = open(reply, sse)
           writer = stream
@@ -163,7 +163,7 @@ export function createAgui(fastify: FastifyInstance, hub: Hub): AguiApi {
         const { threadId, runId } = request.query as { threadId: string; runId: string }
         const names = rooms(threadId, runId, reply)
         if (names === undefined) return reply
-        return reattach(hub, waiters, names.log, request, reply, () => open(reply, sse))
+        return reattach(core, waiters, names.log, request, reply, () => open(reply, sse))
       })
     }
   }

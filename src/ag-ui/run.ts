@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
 import { FST_REALTIME_INVALID_EVENT } from '../errors.js'
 import { type Checker, compile } from '../protocol/schemas.js'
-import type { Hub } from '../server/hub.js'
-import { openStream, type StreamHandle } from '../server/streams.js'
+import type { StreamHandle } from '../server/streams.js'
+import type { AguiCore } from './core.js'
 import { type AguiEvents, type AguiInterrupt, type AguiResumeEntry, aguiEvents } from './events.js'
 
 /** Any AG-UI event: `{ type, ...fields }`. */
@@ -58,7 +58,7 @@ export class AguiRun {
   private ended = false
 
   constructor(
-    private readonly hub: Hub,
+    private readonly core: AguiCore,
     readonly threadId: string,
     readonly runId: string,
     /** The thread's room, which viewers subscribe to: `agui:<threadId>`. */
@@ -94,11 +94,11 @@ export class AguiRun {
     const terminal = TERMINAL.has(type)
     if (terminal) this.ended = true
     return this.enqueue(async () => {
-      const { seq, epoch } = await this.hub.emit(this.log, { type, data })
+      const { seq, epoch } = await this.core.emit(this.log, { type, data })
       const json = JSON.stringify({ type, ...data })
       for (const sink of this.sinks) sink(eventId(seq, epoch), json, terminal)
       this.logged()
-      if (viewers) await this.hub.emit(this.room, { type, data })
+      if (viewers) await this.core.emit(this.room, { type, data })
     })
   }
 
@@ -118,12 +118,7 @@ export class AguiRun {
     // Opened in the chain, after TEXT_MESSAGE_START reached the viewers. The viewers' stream sends each of our
     // coalesced deltas at once (window 0): one coalescing, one pace, for the log and the room alike.
     void this.enqueue(async () => {
-      stream = openStream(
-        this.hub,
-        this.room,
-        { type: 'TEXT_MESSAGE_CONTENT', data: { messageId, delta: '' } },
-        { field: 'delta', window: 0 }
-      )
+      stream = this.core.stream(this.room, { type: 'TEXT_MESSAGE_CONTENT', data: { messageId, delta: '' } }, { field: 'delta', window: 0 })
     })
     const flush = (): Promise<void> => {
       timer = undefined
@@ -200,7 +195,7 @@ export class AguiRun {
     const custom = check(event)
     check({ type: 'RUN_FINISHED', threadId: '', runId: '', outcome: { type: 'interrupt', interrupts: [interrupt] } } as AguiEvent)
     await this.send(custom.type, custom.data, false)
-    const answer = await this.hub.questions.ask(this.room, custom, {
+    const answer = await this.core.ask(this.room, custom, {
       idempotencyKey: id,
       timeout: timeout ?? Number.POSITIVE_INFINITY
     })
