@@ -31,7 +31,9 @@ export {
   FST_REALTIME_SERVER_FULL,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
-  RealtimeError
+  RealtimeError,
+  type RealtimeErrorClass,
+  type RealtimeFastifyError
 } from './errors.js'
 export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
 export { agentEvents, defineEvents } from './events.js'
@@ -39,7 +41,6 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
-export type { StreamHandle } from './server/streams.js'
 export type {
   AskOptions,
   EmitOptions,
@@ -55,5 +56,6 @@ export type {
   RegisteredEvents,
   RequestOptions,
   RunTarget,
+  StreamHandle,
   StreamOptions
 } from './types.js'

@@ -1,10 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
-import type { AsyncApiInfo } from './asyncapi.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
-import type { MetricsSettings } from './server/metrics.js'
-import type { DeflateSettings } from './server/outbound.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
 /**
@@ -114,6 +111,26 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
 export interface MetricsRegistry {
   metrics(): Promise<string>
   readonly contentType: string
+}
+
+/** `metrics` as resolved: where the metrics go, their name prefix, and the route that serves them (or none). */
+export interface MetricsSettings {
+  readonly registry: MetricsRegistry | undefined
+  readonly prefix: string
+  readonly route: string | false
+}
+
+/** The `info` of the AsyncAPI document. */
+export interface AsyncApiInfo {
+  title?: string
+  version?: string
+  description?: string
+}
+
+/** `deflate` as resolved: messages of `threshold` bytes or more are compressed at `level`. */
+export interface DeflateSettings {
+  readonly threshold: number
+  readonly level: number
 }
 
 /** Write coalescing as resolved. */

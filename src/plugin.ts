@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fastifyCors from '@fastify/cors'
 import fastifyJwt from '@fastify/jwt'
 import fastifyWebsocket from '@fastify/websocket'
-import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
@@ -12,12 +12,14 @@ import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
+import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import { openStream } from './server/streams.js'
+import { wsTransport } from './server/ws-transport.js'
 import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
@@ -27,12 +29,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const path = `${fastify.prefix}${opts.path}`
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
+  const agent = plugAgentFeatures(hub)
   if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
   // Publications of the control room are signals between instances; every other one is the hub's.
   await adapter.init(
     {
-      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.publication(pub)),
-      resync: () => hub.resync()
+      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.delivery.publication(pub)),
+      resync: () => hub.delivery.resync()
     },
     fastify.log
   )
@@ -54,7 +57,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       options: {
         maxPayload: opts.limits.maxPayload,
         handleProtocols: selectProtocol(path),
-        // Our messages are compressed once per emit (src/server/outbound.ts), each on its own, so no context is
+        // Our messages are compressed once per emit (src/server/ws-transport.ts), each on its own, so no context is
         // kept either way; ws only inflates what clients send, within maxPayload.
         perMessageDeflate: opts.deflate === undefined ? false : { serverNoContextTakeover: true, clientNoContextTakeover: true }
       },
@@ -69,7 +72,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         wss.close()
         done()
       }
-      // Socket errors: see forgetRequest().
+      // Socket errors: see wsTransport().
     })
   }
   if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
@@ -87,13 +90,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     emit: (room, event, options) => hub.emit(room, event, options),
     stream: (room, event, options) => openStream(hub, room, event, options),
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
-    request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
-    ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
-    join: (target, room) => hub.joinTarget(target, room),
-    leave: (target, room) => hub.leave(target, room),
-    presence: (room) => hub.presence(room),
-    run: (target, fn) => hub.runs.run(target, fn),
-    cancel: (target) => hub.runs.cancel(target),
+    request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
+    ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
+    join: (target, room) => hub.subscriptions.joinTarget(target, room),
+    leave: (target, room) => hub.subscriptions.leave(target, room),
+    presence: (room) => hub.presence.list(room),
+    run: (target, fn) => agent.runs.run(target, fn),
+    cancel: (target) => agent.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
     asyncapi: () =>
@@ -104,7 +107,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         info: opts.asyncapi.info
       }),
     close: async () => hub.close(),
-    agui: createAgui(fastify, aguiCore(hub))
+    agui: createAgui(fastify, aguiCore(hub, agent))
   }
   Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)
@@ -123,8 +126,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const user = (request as RequestWithUser)[kUser] as RealtimeUser
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
-      const conn = new Connection(id, socket, user, log, hub, verify)
-      forgetRequest(socket, log)
+      const conn = new Connection(id, wsTransport(socket, log, opts), user, log, hub, verify)
       hub.add(conn)
       conn.start(opts.heartbeat.interval)
     }
@@ -138,18 +140,6 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     fastify.server.removeListener('upgrade', redact)
     fastify.server.removeListener('request', redact)
   })
-}
-
-/**
- * Lets the upgrade's request and reply go once the connection holds what it needs. @fastify/websocket's 'error'
- * listener on the socket, and the hijacked HTTP response left on the TCP socket, would otherwise keep both alive (a
- * few KB) for as long as the connection lasts. Socket errors are logged through the connection's logger instead.
- */
-function forgetRequest(socket: WebSocket, log: FastifyBaseLogger): void {
-  socket.removeAllListeners('error')
-  socket.on('error', (err) => log.info({ err }, 'realtime socket error'))
-  // Node's own 'close' listener on the TCP socket reads this field and copes with null.
-  ;(socket as unknown as { _socket: { _httpMessage: unknown } })._socket._httpMessage = null
 }
 
 /** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */

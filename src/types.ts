@@ -1,13 +1,37 @@
+import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PresenceMember } from './adapters/adapter.js'
 import type { AguiApi } from './ag-ui/route.js'
-import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
-import type { StreamHandle } from './server/streams.js'
+import type { PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
 export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
+
+/** An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0), as plain JSON. */
+export interface AsyncApiDocument {
+  asyncapi: '3.0.0'
+  info: { title: string; version: string; description?: string }
+  defaultContentType: 'application/json'
+  channels: Record<string, unknown>
+  operations: Record<string, unknown>
+  components: { messages: Record<string, unknown>; securitySchemes: Record<string, unknown> }
+}
+
+/** The handle `app.realtime.stream()` returns. */
+export interface StreamHandle {
+  /** The stream's id: the `stream` field of the event that ends it. */
+  readonly id: string
+  /** The text so far, appended or not yet sent. */
+  readonly text: string
+  /** Appends text. Deltas are sent at most once per window, so many small appends cost a few frames. */
+  append(text: string): void
+  /**
+   * Ends the stream: emits the whole event once, with the text in its field (kept in the history like any event),
+   * and closes the stream for late joiners. Resolves with the event's position.
+   */
+  end(): Promise<EmitResult>
+}
 
 /** The verified JWT payload of a connection. `sub` is the user id. */
 export interface RealtimeUser {
@@ -184,5 +208,10 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
 declare module 'fastify' {
   interface FastifyInstance {
     realtime: RealtimeApi
+    /**
+     * @fastify/jwt's decorator, which the plugin registers unless the app did. Declared here as well, so that its
+     * types come with ours (as @fastify/jwt declares it) in an app that never imports @fastify/jwt itself.
+     */
+    jwt: JwtDecorator
   }
 }

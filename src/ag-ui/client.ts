@@ -5,6 +5,7 @@ import { aguiLogRoom, aguiRoom } from './rooms.js'
 
 export interface RealtimeAgentConfig extends AgentConfig {
   /** A connected `fastify-realtime/client`; the app's `authorize` must let it subscribe to `agui:` rooms. */
+  // biome-ignore lint/suspicious/noExplicitAny: a client typed by any app's registries; only AG-UI rooms are read
   client: RealtimeClient<any, any>
   /** The HTTP URL of the AG-UI route (`app.realtime.agui.route()`), which starts each run. */
   url: string

@@ -1,4 +1,5 @@
 import type { Adapter, HistoryPolicy } from '../adapters/adapter.js'
+import type { AgentFeatures } from '../server/agent.js'
 import type { Hub } from '../server/hub.js'
 import type { Outcome } from '../server/questions.js'
 import { openStream, type StreamHandle } from '../server/streams.js'
@@ -21,16 +22,16 @@ export interface AguiCore {
   policyOf(room: string): HistoryPolicy
 }
 
-export function aguiCore(hub: Hub): AguiCore {
+export function aguiCore(hub: Hub, agent: AgentFeatures): AguiCore {
   return {
     adapter: hub.adapter,
     emit: (room, event) => hub.emit(room, event),
     stream: (room, event, options) => openStream(hub, room, event, options),
-    ask: (room, event, options) => hub.questions.ask(room, event, options),
-    settle: (room, id, outcome) => hub.questions.settle(room, id, outcome),
-    run: (target, fn) => hub.runs.run(target, fn),
-    validRoom: (room) => hub.validRoom(room),
-    hasEvent: (type) => hub.eventCheck(type) !== undefined,
+    ask: (room, event, options) => agent.questions.ask(room, event, options),
+    settle: (room, id, outcome) => agent.questions.record(room, id, outcome),
+    run: (target, fn) => agent.runs.run(target, fn),
+    validRoom: (room) => hub.registry.validRoom(room),
+    hasEvent: (type) => hub.eventChecker(type) !== undefined,
     policyOf: (room) => hub.policyOf(room)
   }
 }
