@@ -80,7 +80,7 @@ for (const file of sources(root)) {
       .replace(/\.js$/, '.ts')
     if (CLIENT.test(file)) {
       if (!CLIENT_MAY_IMPORT.some((p) => p.test(target)))
-        problems.push(`${file} imports ${target}: the client may import only protocol/, events.ts, client/ (and ag-ui/rooms.ts)`)
+        problems.push(`${file} imports ${target}: the client may import only protocol/, events.ts and client/`)
       continue
     }
     if (CLIENT.test(target)) {
