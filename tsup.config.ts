@@ -7,7 +7,9 @@ export default defineConfig({
     redis: 'src/adapters/redis.ts',
     testing: 'src/testing.ts',
     emitter: 'src/emitter.ts',
-    react: 'src/react/index.ts'
+    react: 'src/react/index.ts',
+    'ag-ui': 'src/ag-ui/index.ts',
+    'ag-ui-client': 'src/ag-ui/client.ts'
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -18,5 +20,8 @@ export default defineConfig({
   },
   clean: true,
   target: 'node20',
-  splitting: false
+  splitting: false,
+  treeshake: true,
+  // Optional peers of fastify-realtime/ag-ui/client, installed by the app that uses it.
+  external: ['@ag-ui/client', 'rxjs']
 })

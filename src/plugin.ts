@@ -6,6 +6,8 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { aguiCore } from './ag-ui/core.js'
+import { createAgui } from './ag-ui/route.js'
 import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
 import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
@@ -111,7 +113,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         messages: new Map([...hub.handlers].map(([type, registered]) => [type, registered.schema])),
         info: opts.asyncapi.info
       }),
-    close: async () => hub.close()
+    close: async () => hub.close(),
+    agui: createAgui(fastify, aguiCore(hub, agent))
   }
   Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)

@@ -1,6 +1,7 @@
 import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
+import type { AguiApi } from './ag-ui/route.js'
 import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { PresenceMember } from './protocol/messages.js'
 
@@ -229,6 +230,8 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   asyncapi(): AsyncApiDocument
   /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
   close(): Promise<void>
+  /** AG-UI endpoints: `agui.route(url, handler)` (see `fastify-realtime/ag-ui`). */
+  readonly agui: AguiApi
 }
 
 declare module 'fastify' {

@@ -15,7 +15,7 @@ import type { Hub } from './hub.js'
 import { StateField } from './state.js'
 
 type Settled = Extract<Signal, { kind: 'settled' }>
-type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
+export type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
 
 interface Waiter {
   readonly answer: Deadline<unknown>
@@ -121,9 +121,10 @@ export class Questions {
   /**
    * Records the outcome if the question is still pending, in one atomic step: the askers are settled, the room told
    * (`hitl_resolved`) and the other instances signalled. When someone settled it first, the askers here are settled
-   * from what was recorded (in case its signal was lost). Resolves with what happened.
+   * from what was recorded (in case its signal was lost). Resolves with what happened. Public because it is also the
+   * way an answer that does not come from a connection (an AG-UI run resuming an interrupt) settles a question.
    */
-  private async record(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
+  async record(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
     const ttl = this.hub.policyOf(room).ttl
     const won = await this.hub.adapter.stateTake(room, StateField.question(id), { [StateField.settled(id)]: JSON.stringify(outcome) }, ttl)
     if (!won) {

@@ -31,3 +31,9 @@ declare function redraw(snapshot: unknown): void
 declare function askTheUser(question: string, options?: readonly { id: string; label: string }[]): Promise<string>
 declare function drawPeople(members: readonly unknown[], change?: unknown): void
 declare function randomUUID(): string
+declare function render(text: string): void
+declare function mayWatch(user: import('fastify-realtime').RealtimeUser, room: string): boolean
+declare const llm: { stream(messages: readonly unknown[], options: { signal: AbortSignal }): AsyncIterable<string> }
+declare function search(query: string): Promise<unknown>
+declare function getToken(): Promise<string>
+declare const token: string
