@@ -107,7 +107,11 @@ readmeSnippets().forEach((snippet, i) => {
 
 /** One program per mode: the README's snippets are one app's code, and its registry (snippet 2) is the app's. */
 function diagnose(options: ts.CompilerOptions): string[] {
-  const program = ts.createProgram([...where.keys(), join(dir, 'globals.d.ts')], { ...common, ...options, baseUrl: dir }, host)
+  const program = ts.createProgram(
+    [...where.keys(), join(dir, 'globals.d.ts'), join(dir, 'session.ts')],
+    { ...common, ...options, baseUrl: dir },
+    host
+  )
   // Every file of ours and of the installed package, in full; other packages' declarations only as far as those
   // use them (checking all of fastify's, ws's and TypeBox's would take a minute per mode and test other projects).
   const ours = program.getSourceFiles().filter((file) => resolve(file.fileName).startsWith(dir))

@@ -37,3 +37,16 @@ declare const llm: { stream(messages: readonly unknown[], options: { signal: Abo
 declare function search(query: string): Promise<unknown>
 declare function getToken(): Promise<string>
 declare const token: string
+declare function render(event: { type: string }): void
+declare function tenantRooms(user: import('fastify-realtime').RealtimeUser): Promise<string[]>
+declare const ctx: { connection: { id: string } }
+declare const createClient: typeof import('fastify-realtime/client').createClient
+declare const url: string
+declare function showBanner(text: string): void
+declare const fastifySession: import('fastify').FastifyPluginAsync<{ secret: string; cookie?: { secure?: boolean } }>
+declare const keys: { lookup(key: unknown): Promise<import('fastify-realtime').AuthenticatedUser | null> }
+declare const tenants: { hasOrigin(origin: string): Promise<boolean> }
+declare const fastifyCors: import('fastify').FastifyPluginAsync<{ origin: string[]; credentials?: boolean }>
+declare function buildGetJwks(options: { providerDiscovery?: boolean; issuersWhitelist?: string[] }): {
+  getPublicKey(options: { kid?: string; alg?: string; domain: string }): Promise<string>
+}

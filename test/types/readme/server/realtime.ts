@@ -1,5 +1,5 @@
 // The server module the README's client snippet imports its registry types from.
-import { agentEvents, defineEvents, Type } from 'fastify-realtime'
+import { agentEvents, defineEvents, defineMessages, Type } from 'fastify-realtime'
 
 export const events = defineEvents({
   ...agentEvents,
@@ -7,4 +7,6 @@ export const events = defineEvents({
   typing: Type.Object({ typing: Type.Boolean() })
 })
 
-export const messages = { 'run:start': Type.Object({ prompt: Type.String({ maxLength: 2000 }) }) }
+export const messages = defineMessages({
+  'run:start': { data: Type.Object({ prompt: Type.String({ maxLength: 2000 }) }), ack: Type.Object({ runId: Type.String() }) }
+})
