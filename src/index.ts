@@ -41,6 +41,7 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
+export { DEFAULT_ROOM_PATTERN, userRoom } from './protocol/rooms.js'
 export type {
   AskOptions,
   EmitOptions,

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
+import { DEFAULT_ROOM_NAME_MAX_LENGTH, DEFAULT_ROOM_PATTERN, userRoom } from './protocol/rooms.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
 /**
@@ -49,6 +50,12 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   validate?: boolean
   /** Default timeout of `request()`, in ms. Default 30 000. */
   requestTimeout?: number
+  /**
+   * How long the server waits for an app hook's promise (`authorize`, `snapshot`, a `handle()` handler, …), in ms.
+   * One still pending then is logged and its request answered `internal` (a subscribe fails as a whole; `authorize`
+   * denies). Default 30 000.
+   */
+  hookTimeout?: number
   /**
    * Per-room history for resume: the last `size` events (default 100), each kept `ttl` ms (default 5 min).
    * `rooms(name)` overrides either for some rooms; `{ size: 0 }` turns history off for them.
@@ -161,7 +168,10 @@ export interface Limits {
   roomsPerConnection: number
   /** Longest room name. Default 255. */
   roomNameMaxLength: number
-  /** Pattern a room name must match. Default: letters, digits and `:_-.@/`. */
+  /**
+   * Pattern a room name must match. Default: letters and digits of any script, spaces and `:_-.@/|+=~,;!$&'()%#^`
+   * (what identity providers put in user ids). Whatever the pattern, control characters are refused.
+   */
   roomPattern: RegExp
   /** Invalid messages in a row before the connection is closed with 1008. Default 10. */
   maxInvalidMessages: number
@@ -184,6 +194,7 @@ const defaults = {
   allowQueryToken: false,
   validate: true,
   requestTimeout: 30_000,
+  hookTimeout: 30_000,
   tokenExpiryGrace: 0,
   history: { size: 100, ttl: 5 * 60_000 },
   heartbeat: { interval: 25_000, timeout: 10_000 },
@@ -192,8 +203,8 @@ const defaults = {
     messagesPerSecond: 20,
     burst: 40,
     roomsPerConnection: 128,
-    roomNameMaxLength: 255,
-    roomPattern: /^[A-Za-z0-9:_\-.@/]+$/,
+    roomNameMaxLength: DEFAULT_ROOM_NAME_MAX_LENGTH,
+    roomPattern: DEFAULT_ROOM_PATTERN,
     maxInvalidMessages: 10,
     maxRateLimited: 100,
     bufferedBytes: 1024 * 1024,
@@ -216,6 +227,7 @@ export interface ResolvedOptions {
   readonly limits: Readonly<Limits>
   readonly validate: boolean
   readonly requestTimeout: number
+  readonly hookTimeout: number
   readonly history: { readonly size: number; readonly ttl: number; readonly forRoom: (room: string) => HistoryPolicy }
   readonly snapshot: ((ctx: SnapshotContext) => unknown) | undefined
   readonly tokenExpiryGrace: number
@@ -230,7 +242,7 @@ export interface ResolvedOptions {
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
-export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
+export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === userRoom(user.sub)
 
 function fail(option: string, expected: string, value: unknown): never {
   const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
@@ -346,6 +358,7 @@ const KNOWN = new Set([
   'limits',
   'validate',
   'requestTimeout',
+  'hookTimeout',
   'history',
   'snapshot',
   'tokenExpiryGrace',
@@ -509,6 +522,7 @@ export function resolveOptions(
     limits: Object.freeze(resolveLimits(opts.limits)),
     validate: boolean('validate', opts.validate, defaults.validate),
     requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
+    hookTimeout: duration('hookTimeout', opts.hookTimeout, defaults.hookTimeout),
     history: resolveHistory(opts.history),
     snapshot: opts.snapshot as ResolvedOptions['snapshot'],
     tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace),
