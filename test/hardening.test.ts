@@ -1,0 +1,90 @@
+// Nothing an app hook or a client does can take the server down. Each server runs in its own process with Node's
+// default handling of unhandled rejections, so an escaped one would end it: every test ends by checking that the
+// process answers a later ping and is still running.
+import t from 'tap'
+import { startChild } from './helpers/child.js'
+import type { TestClient } from './helpers/index.js'
+
+async function stillServing(t: Tap.Test, client: TestClient, alive: () => boolean): Promise<void> {
+  const pong = await client.call({ type: 'ping', id: 'marker' })
+  t.equal(pong.type, 'pong', 'the connection still answers')
+  t.ok(alive(), 'the process is still running')
+}
+
+t.test('a presence predicate that throws answers the presence request with internal and the process lives', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['presence-throws'])
+  const alice = await server.connect('alice')
+  const reply = await alice.call({ type: 'presence', id: '1', room: 'x1' })
+  t.equal(reply.type, 'error')
+  t.equal(reply.data.code, 'internal')
+  t.ok(await server.log((r) => r.msg === 'realtime presence predicate failed' && r.room === 'x1'), 'the failure is logged with its room')
+  const subscribe = await alice.call({ type: 'subscribe', id: '2', room: 'x2' })
+  t.equal(subscribe.data.code, 'internal', 'a subscribe to such a room fails as a whole')
+  await stillServing(t, alice, server.alive)
+  t.same(await server.get('/stats').then((s) => s.subscriptions), 0)
+})
+
+t.test('a presenceInfo that returns a BigInt leaves the user present without info and the process lives', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['presence-info-bigint'])
+  const alice = await server.connect('alice')
+  t.equal((await alice.subscribe('doc:1')).type, 'subscribed')
+  const members = await alice.call({ type: 'presence', id: 'p', room: 'doc:1' })
+  t.same(members.data, { members: [{ user: 'alice', connections: 1 }] })
+  t.ok(await server.log((r) => r.msg === 'realtime presenceInfo failed'), 'the failure is logged')
+  await stillServing(t, alice, server.alive)
+})
+
+t.test('a presenceInfo that throws gives one answer, subscribed, and the join is announced', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['presence-info-throws'])
+  const bob = await server.connect('bob')
+  t.equal((await bob.subscribe('doc:1')).type, 'subscribed')
+  const alice = await server.connect('alice')
+  const answer = await alice.call({ type: 'subscribe', id: 's', room: 'doc:1' })
+  t.equal(answer.type, 'subscribed')
+  const join = await bob.nextWhere((f) => f.type === 'join' && f.data?.user === 'alice', 'the join of alice')
+  t.equal(join.data.info, undefined, 'present without info')
+  await stillServing(t, alice, server.alive)
+  t.notOk(
+    alice.frames.some((f) => f.id === 's'),
+    'no second answer for the subscribe'
+  )
+  t.equal((await server.post('/emit', { room: 'doc:1', text: 'hello' })).status, 200)
+  t.equal((await alice.next('agent:thought')).data.content, 'hello', 'alice receives the room')
+})
+
+t.test('a RealtimeError whose message cannot become a string is answered internal and the process lives', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['plain'])
+  const alice = await server.connect('alice')
+  const reply = await alice.call({ type: 'unreadable', id: 'u', data: {} })
+  t.equal(reply.type, 'error')
+  t.equal(reply.data.code, 'internal')
+  const refused = await alice.call({ type: 'refuse', id: 'r', data: {} })
+  t.same(refused.data, { code: 'quota', message: 'over quota' }, 'a readable RealtimeError still reaches the client')
+  await stillServing(t, alice, server.alive)
+})
+
+t.test('hooks that hang or return what JSON cannot hold get one clear error each, within hookTimeout', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['hooks'])
+  const alice = await server.connect('alice')
+  const started = Date.now()
+  const [hang, bigint, denied, snapHang, snapBig] = await Promise.all([
+    alice.call({ type: 'hang', id: 'h', data: {} }),
+    alice.call({ type: 'bigint', id: 'b', data: {} }),
+    alice.call({ type: 'subscribe', id: 'a', room: 'hang:authorize' }),
+    alice.call({ type: 'subscribe', id: 'sh', room: 'snap:hang' }),
+    alice.call({ type: 'subscribe', id: 'sb', room: 'snap:bigint' })
+  ])
+  t.ok(Date.now() - started < 2500, 'answered within the timeout, not left waiting')
+  t.same([hang.data.code, bigint.data.code], ['internal', 'internal'], 'handlers: internal')
+  t.equal(denied.data.code, 'forbidden', 'an authorize that hangs denies')
+  t.same([snapHang.data.code, snapBig.data.code], ['internal', 'internal'], 'snapshots: the subscribe fails')
+  await server.log((r) => server.logs.filter((l) => l.err?.type === 'HookTimeoutError').length === 3)
+  t.pass('each of the three timeouts is logged')
+  t.equal((await server.post('/emit', { room: 'snap:bigint', text: 'not for alice' })).status, 200)
+  await stillServing(t, alice, server.alive)
+  t.notOk(
+    alice.frames.some((f) => f.room === 'snap:bigint' || f.room === 'snap:hang'),
+    'a failed subscribe leaves nothing behind'
+  )
+  t.same(await server.get('/stats').then((s) => s.subscriptions), 0)
+})
