@@ -1,11 +1,11 @@
 // Nothing an app hook or a client does can take the server down. Each server runs in its own process with Node's
 // default handling of unhandled rejections, so an escaped one would end it: every test ends by checking that the
 // process answers a later ping and is still running.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startChild } from './helpers/child.js'
 import type { TestClient } from './helpers/index.js'
 
-async function stillServing(t: Tap.Test, client: TestClient, alive: () => boolean): Promise<void> {
+async function stillServing(t: Test, client: TestClient, alive: () => boolean): Promise<void> {
   const pong = await client.call({ type: 'ping', id: 'marker' })
   t.equal(pong.type, 'pong', 'the connection still answers')
   t.ok(alive(), 'the process is still running')
@@ -78,7 +78,7 @@ t.test('hooks that hang or return what JSON cannot hold get one clear error each
   t.same([hang.data.code, bigint.data.code], ['internal', 'internal'], 'handlers: internal')
   t.equal(denied.data.code, 'forbidden', 'an authorize that hangs denies')
   t.same([snapHang.data.code, snapBig.data.code], ['internal', 'internal'], 'snapshots: the subscribe fails')
-  await server.log((r) => server.logs.filter((l) => l.err?.type === 'HookTimeoutError').length === 3)
+  await server.log(() => server.logs.filter((l) => l.err?.type === 'HookTimeoutError').length === 3)
   t.pass('each of the three timeouts is logged')
   t.equal((await server.post('/emit', { room: 'snap:bigint', text: 'not for alice' })).status, 200)
   await stillServing(t, alice, server.alive)
