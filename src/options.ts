@@ -166,6 +166,12 @@ export interface Limits {
   burst: number
   /** Rooms one connection may hold. Default 128. */
   roomsPerConnection: number
+  /**
+   * Frames one unfinished message may arrive in; one more closes the connection with 1008. Each fragment is kept as
+   * its own buffer until the message ends, so without it a client could pin a few hundred bytes of server memory per
+   * byte sent (one-byte fragments). Browsers send a message in one frame. Default 64.
+   */
+  maxFragments: number
   /** Longest room name. Default 255. */
   roomNameMaxLength: number
   /**
@@ -203,6 +209,7 @@ const defaults = {
     messagesPerSecond: 20,
     burst: 40,
     roomsPerConnection: 128,
+    maxFragments: 64,
     roomNameMaxLength: DEFAULT_ROOM_NAME_MAX_LENGTH,
     roomPattern: DEFAULT_ROOM_PATTERN,
     maxInvalidMessages: 10,
@@ -336,6 +343,7 @@ function resolveLimits(value: unknown): Limits {
     messagesPerSecond: positiveInt('limits.messagesPerSecond', given.messagesPerSecond, d.messagesPerSecond),
     burst: positiveInt('limits.burst', given.burst, d.burst),
     roomsPerConnection: positiveInt('limits.roomsPerConnection', given.roomsPerConnection, d.roomsPerConnection),
+    maxFragments: positiveInt('limits.maxFragments', given.maxFragments, d.maxFragments),
     roomNameMaxLength: positiveInt('limits.roomNameMaxLength', given.roomNameMaxLength, d.roomNameMaxLength),
     roomPattern: pattern,
     maxInvalidMessages: positiveInt('limits.maxInvalidMessages', given.maxInvalidMessages, d.maxInvalidMessages),

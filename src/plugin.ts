@@ -54,6 +54,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await fastify.register(fastifyWebsocket, {
       options: {
         maxPayload: opts.limits.maxPayload,
+        maxFragments: opts.limits.maxFragments,
         handleProtocols: selectProtocol(path),
         // Our messages are compressed once per emit (src/server/ws-transport.ts), each on its own, so no context is
         // kept either way; ws only inflates what clients send, within maxPayload.

@@ -1,9 +1,12 @@
 // Nothing an app hook or a client does can take the server down. Each server runs in its own process with Node's
 // default handling of unhandled rejections, so an escaped one would end it: every test ends by checking that the
 // process answers a later ping and is still running.
+
+import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { startChild } from './helpers/child.js'
-import type { TestClient } from './helpers/index.js'
+import { sign, type TestClient } from './helpers/index.js'
+import { closeCodeOf, rawUpgrade } from './helpers/raw.js'
 
 async function stillServing(t: Test, client: TestClient, alive: () => boolean): Promise<void> {
   const pong = await client.call({ type: 'ping', id: 'marker' })
@@ -87,4 +90,48 @@ t.test('hooks that hang or return what JSON cannot hold get one clear error each
     'a failed subscribe leaves nothing behind'
   )
   t.same(await server.get('/stats').then((s) => s.subscriptions), 0)
+})
+
+/** A masked client frame of at most 125 bytes. */
+function clientFrame(fin: boolean, opcode: number, payload: Buffer): Buffer {
+  const mask = randomBytes(4)
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ (mask[i % 4] as number)))
+  return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | payload.length]), mask, masked])
+}
+
+/** `text` as one message in one-byte fragments. */
+function fragments(text: string, finish: boolean): Buffer {
+  const bytes = Buffer.from(text)
+  const frames: Buffer[] = []
+  for (let i = 0; i < bytes.length; i++) {
+    const last = finish && i === bytes.length - 1
+    frames.push(clientFrame(last, i === 0 ? 0x1 : 0x0, bytes.subarray(i, i + 1)))
+  }
+  return Buffer.concat(frames)
+}
+
+t.test('a message in more fragments than limits.maxFragments closes with 1008; one within it is read whole', async (t) => {
+  const server = await startChild(t, 'hostile-server.ts', ['plain'])
+  const whole = await rawUpgrade(server.port, { authorization: `Bearer ${sign('mallory')}` })
+  t.equal(whole.status, 101)
+  const ping = '{"type":"ping","id":"f"}'
+  t.ok(ping.length < 64, 'within the default limit of 64 fragments')
+  whole.socket.write(fragments(ping, true))
+  const pong = await new Promise<string>((resolve) => {
+    let seen = whole.rest.toString('latin1')
+    const look = (chunk?: Buffer) => {
+      if (chunk !== undefined) seen += chunk.toString('latin1')
+      if (seen.includes('"pong"')) resolve(seen)
+    }
+    whole.socket.on('data', look)
+    look()
+  })
+  t.match(pong, /"type":"pong","id":"f"/)
+  whole.socket.destroy()
+
+  const attack = await rawUpgrade(server.port, { authorization: `Bearer ${sign('mallory')}` })
+  attack.socket.write(fragments('x'.repeat(16_000), false))
+  t.equal(await closeCodeOf(attack.socket, attack.rest, 5000), 1008, 'closed as a policy violation, long before 16 000 fragments')
+  const alice = await server.connect('alice')
+  await stillServing(t, alice, server.alive)
 })
