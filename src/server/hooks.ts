@@ -72,7 +72,8 @@ export function settleHook<T, R>(
   } catch (error) {
     return Promise.resolve(fail(error))
   }
-  if (!isThenable(result)) return Promise.resolve(result as Awaited<T>).then(finish)
+  // Not a thenable: resolving a promise with it would read its `then` again, which may throw this time.
+  if (!isThenable(result)) return Promise.resolve().then(() => finish(result as Awaited<T>))
   const pending = result
   return new Promise<R>((resolve) => {
     let settled = false

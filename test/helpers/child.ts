@@ -25,13 +25,15 @@ export interface ChildServer {
 }
 
 /**
- * Starts `test/fixtures/<file>` with `args` under tsx, without the test runner's loaders or Node options, so the
- * child runs with Node's default handling of unhandled rejections: one that escapes ends it with code 1.
+ * Starts `test/fixtures/<file>` with `args`, with the test runner's loaders (TypeScript, coverage) but not its
+ * `--unhandled-rejections` flag, so it runs with Node's default handling: a rejection that escapes ends it with code
+ * 1. Outside the runner, tsx loads it. It is stopped with SIGTERM, on which a fixture exits cleanly.
  */
 export async function startChild(t: Test, file: string, args: string[] = []): Promise<ChildServer> {
   const path = fileURLToPath(new URL(`../fixtures/${file}`, import.meta.url))
-  const env = { ...process.env, NODE_OPTIONS: '' }
-  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const loaders = process.execArgv.filter((arg) => !arg.startsWith('--unhandled-rejections'))
+  const flags = loaders.some((arg) => arg.includes('typescript')) ? loaders : ['--import', 'tsx']
+  const child = spawn(process.execPath, [...flags, path, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
