@@ -9,7 +9,7 @@ const LAYERS = [
   ['protocol', [/^protocol\//]],
   ['errors', [/^errors\.ts$/]],
   ['events', [/^events\.ts$/]],
-  ['public types', [/^options\.ts$/, /^types\.ts$/]],
+  ['public types', [/^options\.ts$/, /^origins\.ts$/, /^types\.ts$/]],
   ['adapters', [/^adapters\//]],
   ['agent features', [/^server\/(agent|questions|runs|streams)\.ts$/]],
   ['server', [/^server\//]],

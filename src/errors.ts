@@ -6,8 +6,8 @@ export type RealtimeFastifyError<C extends string, SC extends number> = Error & 
 
 /** An error class of this package (as `@fastify/error` builds them): callable with or without `new`. */
 export interface RealtimeErrorClass<C extends string, SC extends number> {
-  new (...args: [any?, any?, any?]): RealtimeFastifyError<C, SC>
-  (...args: [any?, any?, any?]): RealtimeFastifyError<C, SC>
+  new (...args: [unknown?, unknown?, unknown?]): RealtimeFastifyError<C, SC>
+  (...args: [unknown?, unknown?, unknown?]): RealtimeFastifyError<C, SC>
   readonly prototype: RealtimeFastifyError<C, SC>
 }
 
@@ -35,6 +35,16 @@ export const FST_REALTIME_INVALID_HANDLER = errorClass('FST_REALTIME_INVALID_HAN
 export const FST_REALTIME_INVALID_EVENT = errorClass('FST_REALTIME_INVALID_EVENT', 'fastify-realtime: %s', 500, TypeError)
 /** The upgrade carried no valid token. Sent as HTTP 401 before any upgrade. */
 export const FST_REALTIME_UNAUTHORIZED = errorClass('FST_REALTIME_UNAUTHORIZED', '%s', 401)
+/** The `authenticate` hook threw (without a 4xx status of its own) or returned a user without `sub`. Sent as HTTP 500. */
+export const FST_REALTIME_AUTHENTICATE_FAILED = errorClass('FST_REALTIME_AUTHENTICATE_FAILED', 'Authentication failed', 500)
+/** The `subscriptions` option threw or returned something that is not a list of valid rooms. Sent as HTTP 500. */
+export const FST_REALTIME_SUBSCRIPTIONS_FAILED = errorClass(
+  'FST_REALTIME_SUBSCRIPTIONS_FAILED',
+  'The rooms of the connection could not be found',
+  500
+)
+/** A plugin fastify-realtime registered itself was registered again by the app, after it. */
+export const FST_REALTIME_REGISTRATION_ORDER = errorClass('FST_REALTIME_REGISTRATION_ORDER', 'fastify-realtime: %s', 500)
 /** The upgrade came from an origin that is not allowed. Sent as HTTP 403. */
 export const FST_REALTIME_FORBIDDEN_ORIGIN = errorClass('FST_REALTIME_FORBIDDEN_ORIGIN', 'Origin %s is not allowed', 403)
 /** The upgrade offered subprotocols but not `realtime.v1`. Sent as HTTP 400. */

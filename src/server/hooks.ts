@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify'
 /** What an application hook gave back: its value, or the error it threw (already logged unless it was expected). */
 export type HookResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown }
 
+const DEFAULT_TIMEOUT = 30_000
+
 /** A hook's promise did not settle within `hookTimeout`: the request it served is answered as failed. */
 export class HookTimeoutError extends Error {
   constructor(ms: number) {
@@ -18,8 +20,11 @@ export interface HookCall {
   readonly message: string
   /** More fields for that log line (the room, the message type). */
   readonly fields: object
-  /** `hookTimeout`: a promise still pending after this many ms fails with `HookTimeoutError`. */
-  readonly timeout: number
+  /**
+   * `hookTimeout`: a promise still pending after this many ms fails with `HookTimeoutError`. Default 30 000 (the
+   * option's default), for the few calls made where the options are not at hand (a CORS origin function).
+   */
+  readonly timeout?: number
   /** Errors the app threw on purpose (a `RealtimeError` from a handler): not logged as failures. */
   readonly expected?: (err: unknown) => boolean
   /** Its value is sent to clients: one JSON cannot hold (a BigInt, a cycle) fails like a throw. */
@@ -84,7 +89,8 @@ export function settleHook<T, R>(
       resolve(answer())
     }
     // Unref'd: a hook that never settles must not keep a closing process alive either.
-    const timer = setTimeout(() => settle(() => fail(new HookTimeoutError(call.timeout))), call.timeout).unref()
+    const ms = call.timeout ?? DEFAULT_TIMEOUT
+    const timer = setTimeout(() => settle(() => fail(new HookTimeoutError(ms))), ms).unref()
     // A thenable's `then` is app code too: a throw there is a failure like any other.
     try {
       pending.then(
@@ -120,13 +126,13 @@ export function callHook<T>(call: HookCall, hook: () => T | PromiseLike<T>): Pro
  * `callHook` for a hook the contract says is synchronous (`presenceInfo`, the `presence` and `history.rooms`
  * predicates): same logging and checks, no turn of the loop lost; a promise it returns is a failure.
  */
-export function callHookSync<T>(call: Omit<HookCall, 'timeout'>, hook: () => T): HookResult<T> {
+export function callHookSync<T>(call: HookCall, hook: () => T): HookResult<T> {
   try {
     const value = hook()
     if (isThenable(value)) throw new TypeError('the hook returned a promise; it must answer synchronously')
-    return { ok: true, value: checkSerializable({ ...call, timeout: 0 }, value) }
+    return { ok: true, value: checkSerializable(call, value) }
   } catch (error) {
-    if (!isExpected({ ...call, timeout: 0 }, error)) call.log.error({ err: error, ...call.fields }, call.message)
+    if (!isExpected(call, error)) call.log.error({ err: error, ...call.fields }, call.message)
     return { ok: false, error }
   }
 }
