@@ -61,6 +61,8 @@ t.test('a RealtimeError whose message cannot become a string is answered interna
   const reply = await alice.call({ type: 'unreadable', id: 'u', data: {} })
   t.equal(reply.type, 'error')
   t.equal(reply.data.code, 'internal')
+  const trapped = await alice.call({ type: 'trap', id: 't', data: {} })
+  t.equal(trapped.data.code, 'internal', 'so is a thrown value none of whose properties can be read')
   const refused = await alice.call({ type: 'refuse', id: 'r', data: {} })
   t.same(refused.data, { code: 'quota', message: 'over quota' }, 'a readable RealtimeError still reaches the client')
   await stillServing(t, alice, server.alive)

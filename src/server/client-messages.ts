@@ -3,7 +3,7 @@ import { ClientType, ErrorCode } from '../protocol/constants.js'
 import { ApplicationMessage, compile } from '../protocol/schemas.js'
 import type { Connection, Envelope } from './connection.js'
 import * as frames from './frames.js'
-import { callHook, callHookSync, detach } from './hooks.js'
+import { callHook, callHookSync, detach, logFailure } from './hooks.js'
 import type { Hub } from './hub.js'
 
 // What each client message does, once the connection has parsed it, checked its envelope and counted it against the
@@ -91,7 +91,7 @@ export function route(conn: Connection, hub: Hub, msg: Envelope): void {
 /** Work for a client message that nobody awaits: should it fail past its own handling, the client still gets one answer. */
 function answerFailure(conn: Connection, message: string, msg: Envelope, work: Promise<void>): void {
   work.catch((err: unknown) => {
-    conn.log.error({ err, type: msg.type, room: msg.room }, message)
+    logFailure(conn.log, err, { type: msg.type, room: msg.room }, message)
     conn.sendError(ErrorCode.Internal, 'internal error', msg.id, msg.room)
   })
 }

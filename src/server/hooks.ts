@@ -40,6 +40,18 @@ function isExpected(call: HookCall, error: unknown): boolean {
   }
 }
 
+/**
+ * Logs a failure at error level. What an app throws may be anything, even a value none of whose properties can be read
+ * (a Proxy that throws): when the logger cannot serialize it, the line is written without it.
+ */
+export function logFailure(log: FastifyBaseLogger, err: unknown, fields: object, message: string): void {
+  try {
+    log.error({ err, ...fields }, message)
+  } catch {
+    log.error({ ...fields, err: 'a thrown value that cannot be read' }, message)
+  }
+}
+
 /** Throws when JSON cannot hold the value, so the failure happens inside the wrapper, not later in a frame builder. */
 function checkSerializable<T>(call: HookCall, value: T): T {
   if (call.serialized === true) JSON.stringify(value)
@@ -61,7 +73,7 @@ export function settleHook<T, R>(
   failed: (error: unknown) => R
 ): Promise<R> {
   const fail = (error: unknown): R => {
-    if (!isExpected(call, error)) call.log.error({ err: error, ...call.fields }, call.message)
+    if (!isExpected(call, error)) logFailure(call.log, error, call.fields, call.message)
     return failed(error)
   }
   const finish = (value: Awaited<T>): R => {
@@ -132,7 +144,7 @@ export function callHookSync<T>(call: HookCall, hook: () => T): HookResult<T> {
     if (isThenable(value)) throw new TypeError('the hook returned a promise; it must answer synchronously')
     return { ok: true, value: checkSerializable(call, value) }
   } catch (error) {
-    if (!isExpected(call, error)) call.log.error({ err: error, ...call.fields }, call.message)
+    if (!isExpected(call, error)) logFailure(call.log, error, call.fields, call.message)
     return { ok: false, error }
   }
 }
@@ -143,7 +155,5 @@ export function callHookSync<T>(call: HookCall, hook: () => T): HookResult<T> {
  * `.catch` (test/floating-promises.test.ts checks).
  */
 export function detach(log: FastifyBaseLogger, message: string, fields: object, work: Promise<unknown>): void {
-  work.catch((err: unknown) => {
-    log.error({ err, ...fields }, message)
-  })
+  work.catch((err: unknown) => logFailure(log, err, fields, message))
 }
