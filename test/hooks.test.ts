@@ -87,3 +87,38 @@ t.test('the hook wrapper maps every way a hook can go wrong to one logged failur
   await new Promise((resolve) => setImmediate(resolve))
   t.ok(errors.includes('detached failed'), 'detach logs what nobody awaited')
 })
+
+t.test('in process too: a throwing presence predicate and unreadable handler errors get one internal answer each', async (t) => {
+  const { Type } = await import('../src/index.js')
+  const app = await buildApp(t, {
+    authorize: () => true,
+    presence: (room) => {
+      if (room.startsWith('x')) throw new Error('unknown room')
+      return true
+    }
+  })
+  const message = {
+    toString() {
+      throw new Error('no string')
+    }
+  }
+  app.realtime.handle('unreadable', Type.Any(), () => {
+    throw Object.assign(new Error('x'), { name: 'RealtimeError', code: 'quota', message })
+  })
+  const trap = new Proxy(
+    {},
+    {
+      get() {
+        throw new Error('trap')
+      }
+    }
+  )
+  app.realtime.handle('trap', Type.Any(), () => {
+    throw trap
+  })
+  const alice = await connect(app, 'alice')
+  t.equal((await alice.call({ type: 'presence', id: 'p', room: 'x1' })).data.code, 'internal')
+  t.equal((await alice.call({ type: 'unreadable', id: 'u', data: {} })).data.code, 'internal')
+  t.equal((await alice.call({ type: 'trap', id: 't', data: {} })).data.code, 'internal')
+  t.equal((await alice.call({ type: 'ping', id: 'later' })).type, 'pong')
+})
