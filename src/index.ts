@@ -54,6 +54,7 @@ export type { OriginMatcher, OriginOption } from './origins.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
+export { DEFAULT_ROOM_PATTERN, userRoom } from './protocol/rooms.js'
 export type {
   AskOptions,
   EmitOptions,

@@ -4,6 +4,7 @@ import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
 import { boolean, duration, fail, nonNegativeInt, plainObject, positiveInt } from './option-checks.js'
 import { type OriginOption, type OriginPolicy, resolveOrigins } from './origins.js'
+import { DEFAULT_ROOM_NAME_MAX_LENGTH, DEFAULT_ROOM_PATTERN, userRoom } from './protocol/rooms.js'
 import { resolveServerApi, type ServerApiOptions, type ServerApiSettings } from './server-api-options.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
 
@@ -76,6 +77,12 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   validate?: boolean
   /** Default timeout of `request()`, in ms. Default 30 000. */
   requestTimeout?: number
+  /**
+   * How long the server waits for an app hook's promise (`authorize`, `snapshot`, a `handle()` handler, …), in ms.
+   * One still pending then is logged and its request answered `internal` (a subscribe fails as a whole; `authorize`
+   * denies). Default 30 000.
+   */
+  hookTimeout?: number
   /**
    * Per-room history for resume: the last `size` events (default 100), each kept `ttl` ms (default 5 min).
    * `rooms(name)` overrides either for some rooms; `{ size: 0 }` turns history off for them.
@@ -203,9 +210,18 @@ export interface Limits {
   burst: number
   /** Rooms one connection may hold. Default 128. */
   roomsPerConnection: number
+  /**
+   * Frames one unfinished message may arrive in; one more closes the connection with 1008. Each fragment is kept as
+   * its own buffer until the message ends, so without it a client could pin a few hundred bytes of server memory per
+   * byte sent (one-byte fragments). Browsers send a message in one frame. Default 64.
+   */
+  maxFragments: number
   /** Longest room name. Default 255. */
   roomNameMaxLength: number
-  /** Pattern a room name must match. Default: letters, digits and `:_-.@/`. */
+  /**
+   * Pattern a room name must match. Default: letters and digits of any script, spaces and `:_-.@/|+=~,;!$&'()%#^`
+   * (what identity providers put in user ids). Whatever the pattern, control characters are refused.
+   */
   roomPattern: RegExp
   /** Invalid messages in a row before the connection is closed with 1008. Default 10. */
   maxInvalidMessages: number
@@ -226,6 +242,7 @@ const defaults = {
   allowQueryToken: false,
   validate: true,
   requestTimeout: 30_000,
+  hookTimeout: 30_000,
   tokenExpiryGrace: 0,
   history: { size: 100, ttl: 5 * 60_000 },
   heartbeat: { interval: 25_000, timeout: 10_000 },
@@ -234,8 +251,9 @@ const defaults = {
     messagesPerSecond: 20,
     burst: 40,
     roomsPerConnection: 128,
-    roomNameMaxLength: 255,
-    roomPattern: /^[A-Za-z0-9:_\-.@/]+$/,
+    maxFragments: 64,
+    roomNameMaxLength: DEFAULT_ROOM_NAME_MAX_LENGTH,
+    roomPattern: DEFAULT_ROOM_PATTERN,
     maxInvalidMessages: 10,
     maxRateLimited: 100,
     bufferedBytes: 1024 * 1024,
@@ -263,6 +281,7 @@ export interface ResolvedOptions {
   readonly limits: Readonly<Limits>
   readonly validate: boolean
   readonly requestTimeout: number
+  readonly hookTimeout: number
   readonly history: { readonly size: number; readonly ttl: number; readonly forRoom: (room: string) => HistoryPolicy }
   readonly snapshot: ((ctx: SnapshotContext) => unknown) | undefined
   readonly tokenExpiryGrace: number
@@ -278,7 +297,7 @@ export interface ResolvedOptions {
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
-export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
+export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === userRoom(user.sub)
 
 function resolveHistory(value: unknown): ResolvedOptions['history'] {
   const given = plainObject('history', value)
@@ -317,6 +336,7 @@ function resolveLimits(value: unknown): Limits {
     messagesPerSecond: positiveInt('limits.messagesPerSecond', given.messagesPerSecond, d.messagesPerSecond),
     burst: positiveInt('limits.burst', given.burst, d.burst),
     roomsPerConnection: positiveInt('limits.roomsPerConnection', given.roomsPerConnection, d.roomsPerConnection),
+    maxFragments: positiveInt('limits.maxFragments', given.maxFragments, d.maxFragments),
     roomNameMaxLength: positiveInt('limits.roomNameMaxLength', given.roomNameMaxLength, d.roomNameMaxLength),
     roomPattern: pattern,
     maxInvalidMessages: positiveInt('limits.maxInvalidMessages', given.maxInvalidMessages, d.maxInvalidMessages),
@@ -341,6 +361,7 @@ const KNOWN = new Set([
   'limits',
   'validate',
   'requestTimeout',
+  'hookTimeout',
   'history',
   'snapshot',
   'tokenExpiryGrace',
@@ -528,6 +549,7 @@ export function resolveOptions(
     limits: Object.freeze(resolveLimits(opts.limits)),
     validate: boolean('validate', opts.validate, defaults.validate),
     requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),
+    hookTimeout: duration('hookTimeout', opts.hookTimeout, defaults.hookTimeout),
     history: resolveHistory(opts.history),
     snapshot: opts.snapshot as ResolvedOptions['snapshot'],
     tokenExpiryGrace: nonNegativeInt('tokenExpiryGrace', opts.tokenExpiryGrace, defaults.tokenExpiryGrace),

@@ -16,6 +16,7 @@ import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
+import { kSlot, type RequestWithSlot } from './server/caps.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { routeCors } from './server/cors.js'
@@ -63,6 +64,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await fastify.register(fastifyWebsocket, {
       options: {
         maxPayload: opts.limits.maxPayload,
+        maxFragments: opts.limits.maxFragments,
         handleProtocols: selectProtocol(path),
         // Our messages are compressed once per emit (src/server/ws-transport.ts), each on its own, so no context is
         // kept either way; ws only inflates what clients send, within maxPayload.
@@ -133,9 +135,12 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       }
       return payload
     },
+    // A later step refused the upgrade: its place under the caps is free again.
+    onError: async (request) => (request as RequestWithSlot)[kSlot]?.release(),
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
+        ;(request as RequestWithSlot)[kSlot]?.release()
         socket.close(CloseCode.GoingAway, 'server shutting down')
         return
       }
@@ -145,6 +150,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const conn = new Connection(id, wsTransport(socket, log, opts), user, log, hub, verify)
       const rooms = (request as RequestWithRooms)[kRooms]
       hub.add(conn)
+      ;(request as RequestWithSlot)[kSlot]?.release()
       // The rooms the user is in are joined before `ready`, so an event sent to them once the client has it arrives.
       hub.memberships.restore(conn, rooms).then(
         () => {

@@ -142,7 +142,7 @@ t.test('the same idempotency key gives the same question: pending, answered, or 
 t.test('bad questions throw at once; an app that closes rejects its waiting asks', async (t) => {
   const app = await buildApp(t)
   const ask = app.realtime.ask as (target: unknown, event: unknown, options?: unknown) => Promise<unknown>
-  t.throws(() => ask('bad room', question('x')), { code: 'FST_REALTIME_INVALID_EVENT' })
+  t.throws(() => ask('bad{room}', question('x')), { code: 'FST_REALTIME_INVALID_EVENT' })
   t.throws(() => ask('r', { type: 'nope', data: {} }), { message: /unknown event type "nope"/ })
   t.throws(() => ask('r', question('x'), { timeout: 0 }), { code: 'FST_REALTIME_INVALID_OPTION', message: /ask timeout must be/ })
   t.throws(() => ask('r', question('x'), { idempotencyKey: '' }), { message: /idempotencyKey must be a string of 1 to 256/ })

@@ -7,7 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import t, { type Test } from 'tap'
 import WebSocket, { WebSocketServer } from 'ws'
 import { OutboundMessage, type TransportListener } from '../src/server/transport.js'
-import { framingOf, reachInto, type WsReach, type WsSettings, wsTransport } from '../src/server/ws-transport.js'
+import { boundFragments, framingOf, reachInto, type WsReach, type WsSettings, wsTransport } from '../src/server/ws-transport.js'
 
 const FALLBACK: WsReach = { wire: undefined, frame: undefined, window: 0 }
 
@@ -55,7 +55,7 @@ const message = (text: string, seq?: number) =>
     ? new OutboundMessage(Buffer.from(JSON.stringify({ type: 'note', text })), 'r')
     : new OutboundMessage(Buffer.from(JSON.stringify({ type: 'note', text })), 'r', seq, 'e1')
 
-const plain: WsSettings = { deflate: undefined, batch: false }
+const plain: WsSettings = { deflate: undefined, batch: false, limits: { maxFragments: 64 } }
 
 for (const [name, reach] of [
   ['frames written to the TCP stream', undefined],
@@ -72,7 +72,7 @@ for (const [name, reach] of [
       await take(4),
       ['a', 'b', 'c', 'd'].map((text) => JSON.stringify({ type: 'note', text }))
     )
-    const batched = wsTransport(server, quietLog(), { deflate: undefined, batch: true }, reach)
+    const batched = wsTransport(server, quietLog(), { deflate: undefined, batch: true, limits: { maxFragments: 64 } }, reach)
     batched.writeMany([message('e'), message('f')])
     t.same(JSON.parse((await take(1))[0] as string), [
       { type: 'note', text: 'e' },
@@ -90,7 +90,7 @@ for (const [name, reach] of [
 
   t.test(`through ${name}: with deflate on, small and large messages arrive intact`, async (t) => {
     const { server, take } = await pair(t, true)
-    const settings: WsSettings = { deflate: { threshold: 64, level: 1 }, batch: false }
+    const settings: WsSettings = { deflate: { threshold: 64, level: 1 }, batch: false, limits: { maxFragments: 64 } }
     const transport = wsTransport(server, quietLog(), settings, reach)
     const large = 'x'.repeat(5000)
     const shared = message(large, 1)
@@ -180,4 +180,17 @@ t.test('the binding falls back to send() when ws lacks its framing or the socket
   const { server } = await pair(t, true)
   t.equal(reachInto(server, undefined).window, 0, 'deflate off: frames go plain')
   t.equal(reachInto(server, { threshold: 0, level: 1 }).window, 15, 'the window the client agreed to')
+})
+
+t.test('the fragment limit is set on the socket when ws has one, and its absence is only noted in the debug log', async (t) => {
+  const { server } = await pair(t)
+  const receiver = (server as unknown as { _receiver: { _maxFragments?: number } })._receiver
+  t.ok(boundFragments(server, 7))
+  t.equal(receiver._maxFragments, 7)
+  delete receiver._maxFragments
+  const notes: string[] = []
+  const log = { ...quietLog(), debug: (msg: string) => notes.push(msg) } as unknown as ReturnType<typeof quietLog>
+  wsTransport(server, log, plain)
+  t.same(notes, ['realtime: this ws has no fragment limit'])
+  t.notOk(boundFragments({} as WebSocket, 7), 'a socket without a receiver')
 })

@@ -10,6 +10,7 @@ import {
 import type { JwtSecretFunction, ResolvedOptions } from '../options.js'
 import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
 import type { RealtimeUser } from '../types.js'
+import { ConnectionSlots, kSlot, type RequestWithSlot } from './caps.js'
 import { createIdentify, originAllowed } from './identity.js'
 
 /** The token taken out of a `?token=` upgrade URL before Fastify logs the URL. */
@@ -144,10 +145,12 @@ export interface UpgradeGate {
 export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate: UpgradeGate) {
   const { connections, connectionsPerUser } = opts.limits
   const identify = createIdentify(opts, verify)
+  const slots = new ConnectionSlots(gate, opts.limits)
   return async function authenticate(request: FastifyRequest): Promise<void> {
     try {
       await check(request)
     } catch (err) {
+      ;(request as RequestWithSlot)[kSlot]?.release()
       // Token and origin refusals carry a label; a closing or full server, or a bad subprotocol, is not one of them.
       const { label } = err as { label?: string }
       if (label !== undefined) gate.refused(label)
@@ -157,11 +160,15 @@ export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate
 
   async function check(request: FastifyRequest): Promise<void> {
     if (gate.closing) throw new FST_REALTIME_CLOSING()
-    // Before any token work: a full server should cost as little as possible.
-    if (gate.connectionCount() >= connections) {
+    // Before any token work: a full server should cost as little as possible. The place is held from here, across
+    // every await, until the connection is in the registry (plugin.ts) or the upgrade fails.
+    const slot = slots.take()
+    if (slot === undefined) {
       request.log.warn({ connections }, 'realtime upgrade refused: connection limit reached')
       throw new FST_REALTIME_SERVER_FULL()
     }
+    ;(request as RequestWithSlot)[kSlot] = slot
+    request.raw.socket.once('close', slot.release)
     const origin = request.headers.origin
     if (origin !== undefined && !(await originAllowed(opts.origins, origin, request))) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
@@ -172,7 +179,7 @@ export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate
       throw new FST_REALTIME_BAD_SUBPROTOCOL(`Offer the "${SUBPROTOCOL}" subprotocol`)
     }
     const user = await identify(request, protocols)
-    if (gate.connectionsOf(user.sub) >= connectionsPerUser) {
+    if (!slot.forUser(user.sub)) {
       request.log.info({ userId: user.sub, connectionsPerUser }, 'realtime upgrade refused: too many connections for the user')
       throw new FST_REALTIME_TOO_MANY_CONNECTIONS(connectionsPerUser)
     }

@@ -4,7 +4,7 @@ import { settleHook } from './hooks.js'
 
 /**
  * Asks the application's `authorize` whether `conn` may do `action` in `room`. Only `true` allows; a throw or a
- * rejection is logged and denies; a denial is logged at info level. `extra` goes to the hook and the log (`runId`).
+ * rejection (or no answer within `hookTimeout`) is logged and denies; a denial is logged at info level. `extra` goes to the hook and the log (`runId`).
  */
 export function authorize(
   opts: ResolvedOptions,
@@ -15,9 +15,7 @@ export function authorize(
 ): Promise<boolean> {
   const verb = action === 'subscribe' ? 'subscription' : action
   return settleHook(
-    conn.log,
-    `realtime authorize failed; ${verb} denied`,
-    { room, ...extra },
+    { log: conn.log, message: `realtime authorize failed; ${verb} denied`, fields: { room, ...extra }, timeout: opts.hookTimeout },
     () => opts.authorize({ user: conn.user, room, connection: conn, action, ...extra } as AuthorizeContext),
     (answer) => {
       if (answer === true) return true

@@ -3,7 +3,7 @@ import { ClientType, ErrorCode } from '../protocol/constants.js'
 import { ApplicationMessage, compile } from '../protocol/schemas.js'
 import type { Connection, Envelope } from './connection.js'
 import * as frames from './frames.js'
-import { callHook } from './hooks.js'
+import { callHook, callHookSync, detach, logFailure } from './hooks.js'
 import type { Hub } from './hub.js'
 
 // What each client message does, once the connection has parsed it, checked its envelope and counted it against the
@@ -53,21 +53,26 @@ export function route(conn: Connection, hub: Hub, msg: Envelope): void {
       return
     case ClientType.Auth:
       conn.valid()
-      void conn.refresh((msg.data as { token: string }).token, id)
+      detach(conn.log, 'realtime token refresh failed', {}, conn.refresh((msg.data as { token: string }).token, id))
       return
     case ClientType.Reply:
       reply(conn, hub, msg)
       return
     case ClientType.Presence:
       conn.valid()
-      void presence(conn, hub, msg.room as string, id)
+      presence(conn, hub, msg.room as string, id)
       return
     case ClientType.Publish:
       publish(conn, hub, msg.room as string, msg.data as { type: string; data?: unknown }, id)
       return
     case ClientType.Cancel:
       conn.valid()
-      void hub.features.cancel(conn, msg.room as string, (msg.data as { runId: string }).runId, id)
+      answerFailure(
+        conn,
+        'realtime cancel failed',
+        msg,
+        hub.features.cancel(conn, msg.room as string, (msg.data as { runId: string }).runId, id)
+      )
       return
   }
   const registered = hub.handlers.get(type)
@@ -80,7 +85,15 @@ export function route(conn: Connection, hub: Hub, msg: Envelope): void {
     return
   }
   conn.valid()
-  void run(conn, registered.handler, msg)
+  answerFailure(conn, 'realtime handler failed', msg, run(conn, hub, registered.handler, msg))
+}
+
+/** Work for a client message that nobody awaits: should it fail past its own handling, the client still gets one answer. */
+function answerFailure(conn: Connection, message: string, msg: Envelope, work: Promise<void>): void {
+  work.catch((err: unknown) => {
+    logFailure(conn.log, err, { type: msg.type, room: msg.room }, message)
+    conn.sendError(ErrorCode.Internal, 'internal error', msg.id, msg.room)
+  })
 }
 
 /** A client's `publish`: a registry event, checked against its schema, sent volatile to the room once `authorize` allows. */
@@ -95,7 +108,7 @@ function publish(conn: Connection, hub: Hub, room: string, event: { type: string
     return
   }
   conn.valid()
-  void hub.publishFrom(conn, room, event.type, event.data).then(
+  hub.publishFrom(conn, room, event.type, event.data).then(
     (allowed) => {
       if (!allowed) conn.sendError(ErrorCode.Forbidden, `not allowed to publish to "${room}"`, id, room)
       else if (id !== undefined) conn.sendFrame(frames.ack(id, null))
@@ -108,8 +121,15 @@ function publish(conn: Connection, hub: Hub, room: string, event: { type: string
 }
 
 /** Answers `presence {room}` with the room's members, to a connection that holds the room. */
-async function presence(conn: Connection, hub: Hub, room: string, id: string | undefined): Promise<void> {
-  if (!hub.opts.presence(room)) {
+function presence(conn: Connection, hub: Hub, room: string, id: string | undefined): void {
+  const enabled = callHookSync({ log: conn.log, message: 'realtime presence predicate failed', fields: { room } }, () =>
+    hub.opts.presence(room)
+  )
+  if (!enabled.ok) {
+    conn.sendError(ErrorCode.Internal, 'internal error', id, room)
+    return
+  }
+  if (!enabled.value) {
     conn.sendError(ErrorCode.Forbidden, `presence is not enabled for "${room}"`, id, room)
     return
   }
@@ -117,13 +137,13 @@ async function presence(conn: Connection, hub: Hub, room: string, id: string | u
     conn.sendError(ErrorCode.Forbidden, `subscribe to "${room}" before asking its presence`, id, room)
     return
   }
-  try {
-    const members = await hub.presence.list(room)
-    conn.sendFrame(frames.presenceList(id, room, members))
-  } catch (err) {
-    conn.log.error({ err, room }, 'realtime presence list failed')
-    conn.sendError(ErrorCode.Internal, 'internal error', id, room)
-  }
+  hub.presence.list(room).then(
+    (members) => conn.sendFrame(frames.presenceList(id, room, members)),
+    (err: unknown) => {
+      conn.log.error({ err, room }, 'realtime presence list failed')
+      conn.sendError(ErrorCode.Internal, 'internal error', id, room)
+    }
+  )
 }
 
 function reply(conn: Connection, hub: Hub, msg: Envelope): void {
@@ -131,7 +151,7 @@ function reply(conn: Connection, hub: Hub, msg: Envelope): void {
   const error = msg.error as { code: string; message: string } | undefined
   // With a room, it answers a question of that room (`ask()`).
   if (msg.room !== undefined) {
-    void hub.features.answer(conn, msg.room, msg.id as string, msg.data, error)
+    answerFailure(conn, 'realtime answer failed', msg, hub.features.answer(conn, msg.room, msg.id as string, msg.data, error))
     return
   }
   if (!hub.requests.reply(conn, msg.id as string, msg.data, error)) {
@@ -140,22 +160,33 @@ function reply(conn: Connection, hub: Hub, msg: Envelope): void {
 }
 
 /** Runs a `handle()` handler: its value is the ack, a `RealtimeError` its own error, anything else `internal`. */
-async function run(conn: Connection, handler: (ctx: never) => unknown, msg: Envelope): Promise<void> {
+async function run(conn: Connection, hub: Hub, handler: (ctx: never) => unknown, msg: Envelope): Promise<void> {
   const ctx = { data: msg.data, id: msg.id, connection: conn, user: conn.user, log: conn.log }
   const { id } = msg
   // The ack is serialized within the call, so that a value JSON cannot hold (a cycle, a BigInt) fails like a throw.
-  const result = await callHook(
-    conn.log,
-    'realtime handler failed',
-    { type: msg.type },
-    async () => {
-      const value = await (handler as (c: typeof ctx) => unknown)(ctx)
-      return id === undefined ? undefined : frames.ack(id, value)
-    },
-    isRealtimeError
-  )
+  const call = { log: conn.log, message: 'realtime handler failed', fields: { type: msg.type }, timeout: hub.opts.hookTimeout }
+  const result = await callHook({ ...call, expected: isRealtimeError }, async () => {
+    const value = await (handler as (c: typeof ctx) => unknown)(ctx)
+    return id === undefined ? undefined : frames.ack(id, value)
+  })
   if (result.ok) {
     if (result.value !== undefined) conn.sendFrame(result.value)
-  } else if (isRealtimeError(result.error)) conn.sendError(result.error.code, String(result.error.message), msg.id)
-  else conn.sendError(ErrorCode.Internal, 'internal error', msg.id)
+    return
+  }
+  const text = isRealtimeError(result.error) ? messageOf(result.error) : undefined
+  if (text === undefined) {
+    if (isRealtimeError(result.error))
+      conn.log.error({ type: msg.type }, 'realtime handler failed: its RealtimeError has no readable message')
+    conn.sendError(ErrorCode.Internal, 'internal error', msg.id)
+  } else conn.sendError((result.error as { code: string }).code, text, msg.id)
+}
+
+/** The message of a `RealtimeError` the app threw, as a string; undefined when it cannot become one. */
+function messageOf(err: { message: unknown }): string | undefined {
+  try {
+    const { message } = err
+    return typeof message === 'string' ? message : String(message)
+  } catch {
+    return undefined
+  }
 }

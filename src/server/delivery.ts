@@ -1,5 +1,6 @@
 import type { Publication, StreamPosition } from '../adapters/adapter.js'
 import { CloseCode } from '../protocol/constants.js'
+import { detach } from './hooks.js'
 import type { Hub } from './hub.js'
 import { frameAge, frameType } from './metrics.js'
 import type { Room } from './room.js'
@@ -32,7 +33,7 @@ export class Delivery {
     // Already written (a gap fill read it from the history first).
     if (pub.epoch === at.epoch && pub.seq <= at.seq) return
     room.held = [pub]
-    void this.fill(room)
+    this.fillSoon(room)
   }
 
   /** From the adapter: its link broke and is back. Every held room is checked against its history. */
@@ -40,8 +41,12 @@ export class Delivery {
     for (const room of this.hub.registry.rooms.values()) {
       if (room.position === undefined || room.held !== undefined) continue
       room.held = []
-      void this.fill(room)
+      this.fillSoon(room)
     }
+  }
+
+  private fillSoon(room: Room): void {
+    detach(this.hub.log, 'realtime gap fill failed', { room: room.name }, this.fill(room))
   }
 
   /** Writes the publication to every member (one message for all) and hands it to the subscribes in progress. */

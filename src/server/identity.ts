@@ -9,7 +9,8 @@ import { callHook } from './hooks.js'
 
 /** Whether a browser page of `origin` may connect or read our routes; an origin function that throws denies, and is logged. */
 export async function originAllowed(policy: OriginPolicy, origin: string, request: FastifyRequest): Promise<boolean> {
-  const allowed = await callHook(request.log, 'realtime origin check failed; origin refused', { origin }, () => policy.allows(origin))
+  const call = { log: request.log, message: 'realtime origin check failed; origin refused', fields: { origin } }
+  const allowed = await callHook(call, () => policy.allows(origin))
   return allowed.ok && allowed.value
 }
 
@@ -22,7 +23,7 @@ export async function originAllowed(policy: OriginPolicy, origin: string, reques
 export function createIdentify(opts: ResolvedOptions, verify: Verifier) {
   const hook = opts.authenticate
   return async function identify(request: FastifyRequest, protocols: readonly string[]): Promise<RealtimeUser> {
-    if (hook !== undefined) return authenticated(request, await runHook(hook, request))
+    if (hook !== undefined) return authenticated(request, await runHook(hook, request, opts.hookTimeout))
     const { token, cookie } = takeToken(request, protocols, opts)
     // A cookie goes with every request the browser makes to us, whichever page asks: only an allowed page may use it.
     if (cookie && request.headers.origin === undefined) {
@@ -44,8 +45,9 @@ function appRefusal(err: unknown): boolean {
 }
 
 /** The app's `authenticate`, called through `callHook`: a refusal of its own stands; any other throw is a 500. */
-async function runHook(hook: NonNullable<ResolvedOptions['authenticate']>, request: FastifyRequest): Promise<unknown> {
-  const result = await callHook(request.log, 'realtime authenticate hook failed', {}, () => hook(request), appRefusal)
+async function runHook(hook: NonNullable<ResolvedOptions['authenticate']>, request: FastifyRequest, timeout: number): Promise<unknown> {
+  const call = { log: request.log, message: 'realtime authenticate hook failed', fields: {}, timeout, expected: appRefusal }
+  const result = await callHook(call, () => hook(request))
   if (result.ok) return result.value
   if (appRefusal(result.error)) throw Object.assign(result.error as Error, { label: 'authenticate' })
   throw new FST_REALTIME_AUTHENTICATE_FAILED()

@@ -6,6 +6,7 @@ import {
   FST_REALTIME_INVALID_OPTION,
   FST_REALTIME_SUBSCRIPTIONS_FAILED
 } from '../errors.js'
+import { userRoom } from '../protocol/rooms.js'
 import type { EmitOptions, EmitResult, EmitTarget, JoinOptions, JoinTarget, RealtimeUser } from '../types.js'
 import { kUser, type RequestWithUser } from './auth.js'
 import type { Connection } from './connection.js'
@@ -47,7 +48,8 @@ export class Memberships {
     const subscriptions = this.hub.opts.subscriptions
     if (subscriptions === undefined) return
     const user = (request as RequestWithUser)[kUser] as RealtimeUser
-    const given = await callHook(request.log, 'realtime subscriptions failed', {}, () => subscriptions(user, request))
+    const call = { log: request.log, message: 'realtime subscriptions failed', fields: {}, timeout: this.hub.opts.hookTimeout }
+    const given = await callHook(call, () => subscriptions(user, request))
     if (!given.ok) throw new FST_REALTIME_SUBSCRIPTIONS_FAILED()
     const rooms: unknown = given.value
     const bad = Array.isArray(rooms) ? rooms.find((room) => !this.hub.registry.validRoom(room)) : rooms
@@ -143,5 +145,5 @@ export function emitTo(hub: Hub, target: EmitTarget, event: unknown, options?: E
   if (typeof user !== 'string' || user === '') {
     throw new FST_REALTIME_INVALID_EVENT('emit() takes a room, an array of rooms or { user: <id> }')
   }
-  return hub.emit(`user:${user}`, event, options)
+  return hub.emit(userRoom(user), event, options)
 }

@@ -18,28 +18,31 @@ export class Presence {
     this.ttl = 2 * heartbeat.interval + heartbeat.timeout
   }
 
-  /** `conn` joined the room. A `presenceInfo` that throws is logged; the user is present without info. */
+  /**
+   * `conn` joined the room. A `presenceInfo` that throws, returns a promise or returns what JSON cannot hold (a
+   * BigInt id) is logged; the user is present without info, and the subscribe stands.
+   */
   add(conn: Connection, room: Room): void {
     const { presenceInfo } = this.hub.opts
     let info: unknown
     if (presenceInfo !== undefined) {
-      const given = callHookSync(conn.log, 'realtime presenceInfo failed', { room: room.name }, () =>
-        presenceInfo({ user: conn.user, room: room.name })
-      )
+      const call = { log: conn.log, message: 'realtime presenceInfo failed', fields: { room: room.name }, serialized: true }
+      const given = callHookSync(call, () => presenceInfo({ user: conn.user, room: room.name }))
       if (given.ok) info = given.value
     }
     const entry = { connectionId: conn.id, userId: conn.userId, info }
-    this.hub.adapter.presenceAdd(room.name, entry, this.ttl).then(
-      (change) => this.announce(room.name, change),
-      (err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence update failed')
-    )
+    // Announcing is inside the chain, so a failure there is caught too.
+    this.hub.adapter
+      .presenceAdd(room.name, entry, this.ttl)
+      .then((change) => this.announce(room.name, change))
+      .catch((err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence update failed'))
   }
 
   remove(conn: Connection, room: Room): void {
-    this.hub.adapter.presenceRemove(room.name, conn.id).then(
-      (change) => this.announce(room.name, change),
-      (err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence update failed')
-    )
+    this.hub.adapter
+      .presenceRemove(room.name, conn.id)
+      .then((change) => this.announce(room.name, change))
+      .catch((err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence update failed'))
   }
 
   /** `presence {room}` from a client, and `app.realtime.presence()`. */
@@ -53,12 +56,12 @@ export class Presence {
     for (const room of this.hub.registry.rooms.values()) {
       if (!room.presence || room.members.size === 0) continue
       const ids = [...room.members].map((conn) => conn.id)
-      this.hub.adapter.presenceRefresh(room.name, ids, this.ttl).then(
-        (changes) => {
+      this.hub.adapter
+        .presenceRefresh(room.name, ids, this.ttl)
+        .then((changes) => {
           for (const change of changes) this.announce(room.name, change)
-        },
-        (err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence refresh failed')
-      )
+        })
+        .catch((err: unknown) => this.hub.log.warn({ err, room: room.name }, 'realtime presence refresh failed'))
     }
   }
 

@@ -7,6 +7,7 @@ import {
 } from '../errors.js'
 import { ErrorCode } from '../protocol/constants.js'
 import { DEADLINE_RULE, type Deadline, deadline, isDeadline, MAX_TIMER } from '../protocol/deadline.js'
+import { userRoom } from '../protocol/rooms.js'
 import type { AskOptions, JoinTarget } from '../types.js'
 import type { Connection } from './connection.js'
 import type { Signal } from './control.js'
@@ -41,7 +42,7 @@ export class Questions {
    * once it is in the room (the server API answers with it, then waits).
    */
   ask(target: JoinTarget, event: unknown, options: AskOptions = {}, posed?: (id: string) => void): Promise<unknown> {
-    const room = typeof target === 'string' ? target : `user:${target.user}`
+    const room = typeof target === 'string' ? target : userRoom(target.user)
     this.hub.checkRoom(room)
     const { type, data } = this.hub.validateEvent(event)
     const timeout = options.timeout ?? this.hub.opts.requestTimeout

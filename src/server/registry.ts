@@ -3,6 +3,9 @@ import type { JoinTarget } from '../types.js'
 import type { Connection } from './connection.js'
 import { Room } from './room.js'
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/
+
 /** What this instance holds: its connections, by id and by user, and the rooms they hold or are joining. */
 export class Registry {
   readonly connections = new Map<string, Connection>()
@@ -38,9 +41,16 @@ export class Registry {
     return [...(this.users.get(target.user) ?? [])]
   }
 
+  /** Control characters are refused whatever `limits.roomPattern` allows: the internal control room starts with one. */
   validRoom(room: unknown): room is string {
     const { roomNameMaxLength, roomPattern } = this.opts.limits
-    return typeof room === 'string' && room.length > 0 && room.length <= roomNameMaxLength && roomPattern.test(room)
+    return (
+      typeof room === 'string' &&
+      room.length > 0 &&
+      room.length <= roomNameMaxLength &&
+      !CONTROL_CHARACTER.test(room) &&
+      roomPattern.test(room)
+    )
   }
 
   /** The room, made on first use. */

@@ -171,9 +171,9 @@ export class Subscriptions {
         position = (await this.hub.adapter.history(name, {}, room.policy)).position
         open = await this.openItems(name)
       }
-      const taken = await callHook(conn.log, 'realtime snapshot hook failed', { room: name }, () =>
-        snapshotHook({ room: name, user: conn.user, connection: conn })
-      )
+      const call = { log: conn.log, message: 'realtime snapshot hook failed', fields: { room: name }, timeout: this.hub.opts.hookTimeout }
+      // The snapshot goes into `subscribed`: one JSON cannot hold fails here, before the connection joins the room.
+      const taken = await callHook({ ...call, serialized: true }, () => snapshotHook({ room: name, user: conn.user, connection: conn }))
       if (!taken.ok) {
         if (ticket.cancelled) this.cancelled(conn, ticket, id)
         else conn.sendError(ErrorCode.Internal, 'internal error', id, name)

@@ -11,7 +11,9 @@ import type { Encoder, OutboundMessage, Transport, TransportListener } from './t
 // - `Sender.frame` (ws's framing, absent from its type definitions) builds a frame once for every recipient;
 // - `_socket` (the TCP stream under the WebSocket) takes those frames as they are;
 // - `_extensions` tells the compression window the client accepts pre-deflated frames in;
-// - `_socket._httpMessage` (Node's hijacked HTTP response) is let go once the upgrade is done.
+// - `_socket._httpMessage` (Node's hijacked HTTP response) is let go once the upgrade is done;
+// - `_receiver._maxFragments` bounds the frames of one unfinished message, also when the app's own @fastify/websocket
+//   made the server (ws ≥ 8.19 has it; an older ws keeps up to maxPayload of one-byte fragments).
 
 interface FrameOptions {
   readonly fin: boolean
@@ -34,6 +36,15 @@ const frameFn = framingOf(ws)
 export interface WsSettings {
   readonly deflate: DeflateSettings | undefined
   readonly batch: boolean
+  readonly limits: { readonly maxFragments: number }
+}
+
+/** Sets ws's per-message fragment limit on this socket's receiver; false when this ws has none. */
+export function boundFragments(socket: WebSocket, max: number): boolean {
+  const receiver = (socket as unknown as { _receiver?: { _maxFragments?: unknown } })._receiver
+  if (typeof receiver?._maxFragments !== 'number') return false
+  receiver._maxFragments = max
+  return true
 }
 
 /**
@@ -127,6 +138,7 @@ export function wsTransport(
 ): Transport {
   socket.removeAllListeners('error')
   socket.on('error', (err) => log.info({ err }, 'realtime socket error'))
+  if (!boundFragments(socket, settings.limits.maxFragments)) log.debug('realtime: this ws has no fragment limit')
   const { wire, frame } = reach
   // Node's own 'close' listener on the TCP socket reads this field and copes with null.
   if (wire !== undefined) (wire as unknown as { _httpMessage: unknown })._httpMessage = null
