@@ -104,7 +104,7 @@ export function createAgui(fastify: FastifyInstance, core: AguiCore): AguiApi {
       const result = await core.run({ room: run.room, runId }, (signal) => {
         // A cancel ends the run at once; a handler that goes on finds its later events refused.
         signal.addEventListener('abort', () => {
-          if (!run.finished) void run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' }).catch(() => undefined)
+          if (!run.finished) run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' }).catch(() => undefined)
         })
         return handler(input, run, signal)
       })

@@ -114,18 +114,19 @@ export class AguiRun {
     let pending = ''
     let timer: NodeJS.Timeout | undefined
     let closed = false
-    void this.send('TEXT_MESSAGE_START', { messageId, role: options.role ?? 'assistant' }).catch(() => undefined)
+    this.send('TEXT_MESSAGE_START', { messageId, role: options.role ?? 'assistant' }).catch(() => undefined)
     // Opened in the chain, after TEXT_MESSAGE_START reached the viewers. The viewers' stream sends each of our
     // coalesced deltas at once (window 0): one coalescing, one pace, for the log and the room alike.
-    void this.enqueue(async () => {
+    // A failure here surfaces at end(), which needs the stream.
+    this.enqueue(async () => {
       stream = this.core.stream(this.room, { type: 'TEXT_MESSAGE_CONTENT', data: { messageId, delta: '' } }, { field: 'delta', window: 0 })
-    })
+    }).catch(() => undefined)
     const flush = (): Promise<void> => {
       timer = undefined
       const delta = pending
       pending = ''
       if (delta === '') return Promise.resolve()
-      void this.enqueue(async () => (stream as StreamHandle).append(delta))
+      this.enqueue(async () => (stream as StreamHandle).append(delta)).catch(() => undefined)
       return this.send('TEXT_MESSAGE_CONTENT', { messageId, delta }, false)
     }
     return {

@@ -92,7 +92,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
       idle: idleTimer(() => end(run))
     }
     runs.set(key, run)
-    void api
+    api
       .run({ room, runId }, (signal) => {
         signal.addEventListener('abort', () => {
           run.reason = (signal.reason as Error).message
@@ -101,6 +101,8 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
         return ended
       })
       .finally(() => runs.delete(key))
+      // A cancel is what the run's waiters are told (run.reason); the rejection itself has no one else to reach.
+      .catch(() => undefined)
     return run
   }
   const end = (run: Run): void => {
