@@ -8,5 +8,7 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: false,
-  treeshake: true
+  treeshake: true,
+  // The client applies JSON Patches in the browser, where a bare import cannot be resolved: bundled in.
+  noExternal: [/^fast-json-patch/]
 })

@@ -128,6 +128,12 @@ const SERVER: Record<string, Message> = {
     summary: 'A question of the room was answered, declined or timed out',
     payload: S.HitlResolved,
     correlated: false
+  },
+  statePatch: {
+    name: ServerType.StatePatch,
+    summary: 'A change of a state room: a JSON Patch and the version it makes',
+    payload: S.StatePatch,
+    correlated: false
   }
 }
 

@@ -3,6 +3,7 @@ export { Type } from '@sinclair/typebox'
 export type {
   Adapter,
   AdapterHandler,
+  DocumentCommit,
   HistoryPolicy,
   HistoryResult,
   Outgoing,
@@ -10,6 +11,7 @@ export type {
   PresenceEntry,
   PresenceMember,
   Publication,
+  StateDocument,
   StreamPosition
 } from './adapters/adapter.js'
 export { memoryAdapter } from './adapters/memory.js'
@@ -23,6 +25,7 @@ export {
   FST_REALTIME_INVALID_HANDLER,
   FST_REALTIME_INVALID_OPTION,
   FST_REALTIME_INVALID_REGISTRY,
+  FST_REALTIME_INVALID_STATE,
   FST_REALTIME_NO_TARGET,
   FST_REALTIME_REQUEST_DISCONNECTED,
   FST_REALTIME_REQUEST_REJECTED,
@@ -39,6 +42,7 @@ export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, Sn
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
+export type { StateChange, StateHandle, StateOptions } from './server/state-rooms.js'
 export type { StreamHandle } from './server/streams.js'
 export type {
   AskOptions,

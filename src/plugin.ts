@@ -15,6 +15,7 @@ import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
+import { openState, type StateOptions } from './server/state-rooms.js'
 import { openStream } from './server/streams.js'
 import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
@@ -84,6 +85,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
     stream: (room, event, options) => openStream(hub, room, event, options),
+    state: ((room: string, options?: StateOptions) => openState(hub, room, options)) as RealtimeApi['state'],
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
     request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceMember } from './adapters/adapter.js'
 import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
+import type { StateHandle, StateOptions } from './server/state-rooms.js'
 import type { StreamHandle } from './server/streams.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -127,6 +128,13 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
    */
   stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
+  /**
+   * A state room: one JSON value shared by every instance, with `get()`, `set(value)`, `patch(ops)` and `version`.
+   * Subscribers get the value in `subscribed` (`data.state`), then each change as a JSON Patch (`state_patch`). With
+   * `schema`, the whole value is checked after each change and a change that breaks it is refused (typed by it, too).
+   */
+  state<S extends TSchema>(room: string, options: StateOptions<S> & { schema: S }): StateHandle<Static<S>>
+  state<T = unknown>(room: string, options?: StateOptions): StateHandle<T>
   /** Registers a client→server message type. The handler's return value is the `ack`. */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
   /**

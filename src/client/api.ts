@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox'
 import type { PresenceChange, PresenceMember } from '../adapters/adapter.js'
 import type { EventRegistry } from '../events.js'
+import type { JsonPatchOperation } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
 
 /**
@@ -120,6 +121,17 @@ export interface Subscription {
   unsubscribe(): void
 }
 
+/** A state room followed with `liveState()`. */
+export interface LiveState<T = unknown> {
+  readonly room: string
+  /** The value as it stands (a new object after each change); undefined until it arrived, or while the room has none. */
+  readonly value: T | undefined
+  /** The version of `value` (0 while there is none). */
+  readonly version: number
+  /** Stops calling the listener; the room is left when `liveState()` subscribed to it and no other listener remains. */
+  unsubscribe(): void
+}
+
 /** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
 export class RealtimeClientError extends Error {
   readonly code: string
@@ -175,6 +187,17 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   /** Declines an open question: the server's `ask()` rejects with the code. */
   decline(id: string, code: string, message?: string, options?: { timeout?: number }): Promise<void>
   onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
+  /**
+   * Follows a state room (the server's `app.realtime.state(room)`), subscribing to the room unless this client holds
+   * it already. `onChange` gets the value whenever it changes (a new object each time, so it suits React state) and
+   * the JSON Patch that made it (undefined when the value came whole, on subscribing or after a gap). A patch that
+   * does not follow the version held brings a fresh value from the server by itself.
+   */
+  liveState<T = unknown>(
+    room: string,
+    onChange: (value: T | undefined, ops: readonly JsonPatchOperation[] | undefined) => void,
+    options?: SubscribeOptions
+  ): LiveState<T>
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void
 }

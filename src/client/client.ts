@@ -12,6 +12,7 @@ import type {
 } from './api.js'
 import { RealtimeClientError } from './api.js'
 import { backoff } from './backoff.js'
+import { type StateListener, StateRooms } from './state.js'
 
 /** A token stream of a room as the client assembles it. */
 interface OpenStream {
@@ -118,6 +119,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   const stateListeners = new Set<(state: ClientState, previous: ClientState) => void>()
   const pending = new Map<string, Pending>()
   const outbox: Outgoing[] = []
+  // State rooms (src/client/state.ts): the value of each, from `subscribed` and `state_patch`.
+  const stateRooms = new StateRooms((listener, value, ops) => call((v) => listener(v, ops), value))
 
   let state: ClientState = 'connecting'
   let socket: WebSocketLike | undefined
@@ -335,6 +338,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     if (!recovered) sub.seq = seq
     if (sub.options.onPresence !== undefined) askPresence(sub)
     sub.options.onSubscribed?.({ recovered, seq, epoch, snapshot })
+    stateRooms.snapshot(frame.room, frame.data.state)
     // The room's open streams as they stand now: the text so far, which the deltas that follow extend.
     sub.streams = new Map()
     for (const stream of streams) onStream(frame.room, stream)
@@ -453,6 +457,11 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         return
       }
       sub.seq = frame.seq
+    }
+    // A state room's change; one that does not follow the value held asks for the room again, as a gap does.
+    if (frame.type === ServerType.StatePatch) {
+      if (!stateRooms.patch(frame.room, frame.data) && sub.pendingId === undefined) sendSubscribe(sub)
+      return
     }
     if (frame.type === ServerType.HitlResolved) {
       if (sub.questions.delete(frame.data.id)) questionsChanged()
@@ -632,7 +641,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   void open()
 
-  return {
+  const client: RealtimeClient<E, M> = {
     get state() {
       return state
     },
@@ -711,6 +720,23 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       stopConnection()
       finish()
       ws?.close(1000, 'client closed')
+    },
+    liveState(room, onChange, subOptions) {
+      const owned = subs.has(room) ? undefined : client.subscribe(room, undefined, subOptions)
+      const stop = stateRooms.watch(room, onChange as StateListener)
+      return {
+        room,
+        get value() {
+          return stateRooms.value(room)?.value as never
+        },
+        get version() {
+          return stateRooms.value(room)?.version ?? 0
+        },
+        unsubscribe() {
+          if (!stop()) owned?.unsubscribe()
+        }
+      }
     }
   }
+  return client
 }

@@ -33,6 +33,7 @@ import { Questions } from './questions.js'
 import { JoinTicket, Room } from './room.js'
 import { Runs } from './runs.js'
 import { openItems } from './state.js'
+import { stateItem } from './state-rooms.js'
 
 interface RegisteredHandler {
   /** The data schema given to `handle()`, for the AsyncAPI document. */
@@ -68,7 +69,7 @@ const MAX_TIMER = 2 ** 31 - 1
  * already serialized with their leading commas) and `tail` (data and ts). `data` a JSON value cannot hold (undefined,
  * with `validate: false`) is sent as null: an event always has data.
  */
-function envelope(type: string, room: string, data: unknown, fields: string): { head: string; tail: string } {
+export function envelope(type: string, room: string, data: unknown, fields: string): { head: string; tail: string } {
   const head = JSON.stringify({ type, room }).slice(0, -1) + fields
   return { head, tail: `,"data":${JSON.stringify(data) ?? 'null'},"ts":"${new Date().toISOString()}"}` }
 }
@@ -361,7 +362,9 @@ export class Hub implements AdapterHandler {
    * ticket collects: a stream's text or a question missing from it arrives through the ticket instead.
    */
   private async openItems(name: string): Promise<object> {
-    return openItems(await this.adapter.stateRead(name))
+    // State rooms (src/server/state-rooms.ts): the room's value, which the `state_patch` events after it change.
+    const [state, doc] = await Promise.all([this.adapter.stateRead(name), this.adapter.documentRead?.(name)])
+    return { ...openItems(state), ...stateItem(doc) }
   }
 
   /** The part of a subscribe after `authorize`, while the ticket collects the room's publications. */
