@@ -48,8 +48,9 @@ export class StateRooms {
     const follows = data.version === 1 || (was?.epoch === data.epoch && data.version === was.version + 1)
     if (!follows) return false
     let value: unknown
+    // Validated: an operation that does not fit the value held means the two have parted; never apply it halfway.
     try {
-      value = applyPatch(data.version === 1 ? null : was?.value, data.ops as Operation[], false, false).newDocument
+      value = applyPatch(data.version === 1 ? null : was?.value, data.ops as Operation[], true, false).newDocument
     } catch {
       return false
     }

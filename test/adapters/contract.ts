@@ -260,7 +260,7 @@ export function adapterContract(t: Test, target: ContractTarget): void {
     t.equal(first?.seq, 1, 'the first commit is published as the room’s next event')
     t.equal(await commit('d', commitOf(1), policy), undefined, 'a second first version is refused')
     t.same(await read('d'), { epoch: 'e1', version: 1, value: '"v1"' })
-    t.equal((await commit('d', commitOf(2), policy))?.seq, 2)
+    t.equal((await commit('d', { ...commitOf(2), event: { ...commitOf(2).event, immediate: true } }, policy))?.seq, 2)
     t.equal(await commit('d', commitOf(2), policy), undefined, 'a commit on an old version is refused')
     t.equal(await commit('d', commitOf(3, 'other'), policy), undefined, 'and one on another epoch')
     t.same(await read('d'), { epoch: 'e1', version: 2, value: '"v2"' })
@@ -269,6 +269,11 @@ export function adapterContract(t: Test, target: ContractTarget): void {
       seen.map((p) => p.frame.toString()),
       ['{"type":"state_patch","room":"d","seq":1,"data":1}', '{"type":"state_patch","room":"d","seq":2,"data":2}'],
       'only the commits that stored were published'
+    )
+    t.same(
+      seen.map((p) => p.immediate === true),
+      [false, true],
+      'an immediate event is marked so, as by publish'
     )
     const history = await adapter.history('d', { since: 0, epoch: first?.epoch }, policy)
     t.equal(history.events?.length, 2, 'and kept in the history')
