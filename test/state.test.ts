@@ -226,3 +226,14 @@ t.test(
     t.equal((await state.set({ a: 4 })).version, 2, 'and the next change goes through')
   }
 )
+
+t.test('a value whose root changes kind is sent whole; an unchanged scalar sends nothing', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  const state = app.realtime.state('kinds')
+  await state.set({ a: false })
+  t.same((await state.set([0, false])).ops, [{ op: 'replace', path: '', value: [0, false] }], 'object to array')
+  t.same((await state.set([1, false])).ops, [{ op: 'replace', path: '/0', value: 1 }], 'array to array, by index')
+  t.same((await state.set(5)).ops, [{ op: 'replace', path: '', value: 5 }], 'array to number')
+  t.same(await state.set(5), { version: 4, ops: [], event: undefined }, 'the same number')
+  t.same((await state.set(null)).ops, [{ op: 'replace', path: '', value: null }], 'number to null')
+})

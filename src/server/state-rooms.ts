@@ -149,7 +149,7 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
       return enqueue(() =>
         change(
           () => JSON.parse(text),
-          (base, next) => jsonpatch.compare(base.value as object, next as object) as JsonPatchOperation[]
+          (base, next) => diff(base.value, next)
         )
       )
     },
@@ -169,6 +169,18 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
       )
     }
   }
+}
+
+/**
+ * The JSON Patch from one value to the next. `compare` walks objects and arrays; a root that is neither, or that turns
+ * from one into the other, is replaced whole (compare would turn an object's keys into an array's indexes).
+ */
+function diff(base: unknown, next: unknown): JsonPatchOperation[] {
+  const container = (v: unknown): v is object => typeof v === 'object' && v !== null
+  if (container(base) && container(next) && Array.isArray(base) === Array.isArray(next)) {
+    return jsonpatch.compare(base, next) as JsonPatchOperation[]
+  }
+  return base === next ? [] : [{ op: 'replace', path: '', value: next }]
 }
 
 /** The value after `ops`, leaving `current` as it was; a failing operation refuses the whole patch. */
