@@ -129,6 +129,11 @@ t.test('bad changes are refused with a clear error and change nothing', async (t
       () => state.patch([{ op: 'merge', path: '/x' }] as never),
       /patch\(\) needs RFC 6902 operations; \/0\/op/
     ],
+    [
+      'a patch that reaches for __proto__',
+      () => state.patch([{ op: 'add', path: '/__proto__/x', value: 1 }]),
+      /patch failed: JSON-Patch: modifying `__proto__`/
+    ],
     ['a patch that is not a list', () => state.patch({ op: 'add' } as never), /patch\(\) needs RFC 6902 operations/],
     ['undefined', () => state.set(undefined as never), /set\(\) needs a JSON value \(got undefined\)/],
     ['a function', () => state.set((() => 1) as never), /set\(\) needs a JSON value \(got function\)/]

@@ -189,7 +189,8 @@ function applyOps(room: string, current: unknown, ops: JsonPatchOperation[]): un
     return jsonpatch.applyPatch(current, ops as jsonpatch.Operation[], true, false).newDocument
   } catch (err) {
     const { index, message } = err as { index?: number; message: string }
-    const at = index === undefined ? '' : ` operation ${index} (${ops[index]?.op} ${ops[index]?.path})`
+    const op = index === undefined ? undefined : (ops[index] as JsonPatchOperation)
+    const at = op === undefined ? '' : ` operation ${index} (${op.op} ${op.path})`
     throw new FST_REALTIME_INVALID_STATE(`state("${room}"): patch${at} failed: ${message.split('\n')[0]}; nothing changed`)
   }
 }
