@@ -12,6 +12,7 @@ export {
   type ClientQuestion,
   type ClientQuestionOf,
   type ClientState,
+  type LiveState,
   type PresenceChange,
   type PresenceMember,
   type RealtimeClient,
@@ -24,3 +25,4 @@ export {
 } from './api.js'
 export { type BackoffOptions, backoff } from './backoff.js'
 export { createClient } from './client.js'
+export type { StateListener } from './state.js'

@@ -1,7 +1,7 @@
 // State rooms: a schema types the handle; without one the value type is the caller's; the client's liveState too.
 import Fastify from 'fastify'
 import WebSocket from 'ws'
-import { createClient } from '../../src/client/index.js'
+import { createClient, type LiveState } from '../../src/client/index.js'
 import realtime, { type StateChange, type StateHandle, Type } from '../../src/index.js'
 
 const app = Fastify()
@@ -26,7 +26,7 @@ await loose.set({ count: 1 })
 await loose.set({ count: '1' })
 
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket: WebSocket as never })
-const live = client.liveState<{ count: number }>('counter', (next, ops) => {
+const live: LiveState<{ count: number }> = client.liveState<{ count: number }>('counter', (next, ops) => {
   const count: number | undefined = next?.count
   const first: string | undefined = ops?.[0]?.path
   void [count, first]
