@@ -241,4 +241,6 @@ t.test('a value whose root changes kind is sent whole; an unchanged scalar sends
   t.same((await state.set(5)).ops, [{ op: 'replace', path: '', value: 5 }], 'array to number')
   t.same(await state.set(5), { version: 4, ops: [], event: undefined }, 'the same number')
   t.same((await state.set(null)).ops, [{ op: 'replace', path: '', value: null }], 'number to null')
+  await t.rejects(state.patch([{ op: 'add', path: '/a', value: 1 }]), { code: 'FST_REALTIME_INVALID_STATE' }, 'a null value has no fields')
+  t.equal(await state.get(), null)
 })

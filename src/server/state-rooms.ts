@@ -106,7 +106,7 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
   ): Promise<StateChange> => {
     let base = known
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const next = compute(base?.value ?? {})
+      const next = compute(base === undefined ? {} : base.value)
       if (check !== undefined && !check.check(next)) {
         throw new FST_REALTIME_INVALID_STATE(
           `state("${room}"): the value does not match its schema at ${check.explain(next)}; nothing changed`
