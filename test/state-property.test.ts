@@ -1,11 +1,14 @@
 // Property: whatever sequence of set() and patch() a state room goes through, and wherever its clients drop and
 // resume (past the history too), every client ends holding the server's value. Bounded runs, real sockets.
 import fc from 'fast-check'
-import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import type { JsonPatchOperation } from '../src/index.js'
+import { redisAdapter } from '../src/adapters/redis.js'
+import type { JsonPatchOperation, StateHandle } from '../src/index.js'
 import { sdk, until } from './helpers/client.js'
 import { buildApp, sign } from './helpers/index.js'
+import { redisUnavailable, startRedis } from './helpers/redis.js'
 
 type Command =
   | { kind: 'set'; value: unknown }
@@ -30,9 +33,11 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 const opOf = (c: Extract<Command, { kind: 'patch' }>): JsonPatchOperation =>
   c.op === 'remove' ? { op: 'remove', path: `/${c.key}` } : { op: c.op, path: `/${c.key}`, value: c.value }
 
-t.test('random set/patch sequences with clients dropping and resuming: every client ends with the server’s value', async (t) => {
-  // A short history, so some resumes are past it and come back with recovered: false.
-  const app = await buildApp(t, { authorize: () => true, history: { size: 4 } })
+/**
+ * Runs the property against `apps` (one, or several instances sharing an adapter): clients connect to the instances in
+ * turn, and the commands write through the instances in turn.
+ */
+async function converges(t: Test, apps: FastifyInstance[], numRuns: number): Promise<void> {
   const sockets: WebSocket[] = []
   class Tracked extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
@@ -44,31 +49,49 @@ t.test('random set/patch sequences with clients dropping and resuming: every cli
   await fc.assert(
     fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), async (commands) => {
       const room = `prop:${run++}`
-      const state = app.realtime.state(room)
-      const clients = [0, 1, 2].map((i) => sdk(t, app, { token: sign(`u${i}`), WebSocket: Tracked as never }))
+      const handles = apps.map((app) => app.realtime.state(room))
+      const clients = [0, 1, 2].map((i) =>
+        sdk(t, apps[i % apps.length] as FastifyInstance, { token: sign(`u${i}`), WebSocket: Tracked as never })
+      )
       const views = clients.map((c) => c.liveState(room, () => {}))
       try {
         await until(() => clients.every((c) => c.state === 'open'), 3000, 'clients open')
-        for (const c of commands) {
+        for (const [i, c] of commands.entries()) {
           if (c.kind === 'drop') {
             sockets.filter((s) => s.readyState === WebSocket.OPEN)[c.client]?.terminate()
             continue
           }
+          const state = handles[i % handles.length] as StateHandle
           // A patch that does not fit the value is refused and changes nothing; either way the clients must follow.
           await (c.kind === 'set' ? state.set(c.value) : state.patch([opOf(c)])).catch((err: { code?: string }) => {
             if (err.code !== 'FST_REALTIME_INVALID_STATE') throw err
           })
         }
-        const server = await state.get()
-        const version = state.version
+        const server = await (handles[0] as StateHandle).get()
+        const version = (handles[0] as StateHandle).version
         await until(() => views.every((v) => v.version === version), 5000, `every client at version ${version}`)
-        for (const view of views) if (JSON.stringify(view.value) !== JSON.stringify(server)) return false
-        return true
+        return views.every((view) => JSON.stringify(view.value) === JSON.stringify(server))
       } finally {
         for (const c of clients) c.close()
       }
     }),
-    { numRuns: 25, seed: Number(process.env.FC_SEED ?? Date.now() % 2 ** 31) }
+    { numRuns, seed: Number(process.env.FC_SEED ?? Date.now() % 2 ** 31) }
   )
+}
+
+t.test('random set/patch sequences with clients dropping and resuming: every client ends with the server’s value', async (t) => {
+  // A short history, so some resumes are past it and come back with recovered: false.
+  await converges(t, [await buildApp(t, { authorize: () => true, history: { size: 4 } })], 25)
+  t.pass('every run converged')
+})
+
+t.test('the same on two instances sharing a real Redis, writing and serving in turn', { skip: redisUnavailable() }, async (t) => {
+  const redis = await startRedis(t)
+  const options = { authorize: () => true, history: { size: 4 } }
+  const apps = [
+    await buildApp(t, { ...options, adapter: redisAdapter({ url: redis.url, keyPrefix: redis.prefix }) }),
+    await buildApp(t, { ...options, adapter: redisAdapter({ url: redis.url, keyPrefix: redis.prefix }) })
+  ]
+  await converges(t, apps, 10)
   t.pass('every run converged')
 })
