@@ -4,11 +4,14 @@ export default defineConfig({
   entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts' },
   format: ['esm', 'cjs'],
   dts: true,
+  // Maps point into src/ for stack traces and debuggers but carry no copy of it: the package ships no sources.
   sourcemap: true,
+  esbuildOptions(options) {
+    options.sourcesContent = false
+  },
   clean: true,
   target: 'node20',
   splitting: false,
-  treeshake: true,
   // The client applies JSON Patches in the browser, where a bare import cannot be resolved: bundled in.
   noExternal: [/^fast-json-patch/]
 })

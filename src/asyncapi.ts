@@ -1,24 +1,13 @@
 import { type TSchema, Type } from '@sinclair/typebox'
 import type { EventRegistry } from './events.js'
-import { ClientType, ServerType, SUBPROTOCOL } from './protocol/constants.js'
+import type { AsyncApiInfo } from './options.js'
+import { CATALOG } from './protocol/catalog.js'
+import { SUBPROTOCOL } from './protocol/constants.js'
 import * as S from './protocol/schemas.js'
+import type { AsyncApiDocument } from './types.js'
 
-/** The `info` of the AsyncAPI document. */
-export interface AsyncApiInfo {
-  title?: string
-  version?: string
-  description?: string
-}
-
-/** An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0), as plain JSON. */
-export interface AsyncApiDocument {
-  asyncapi: '3.0.0'
-  info: { title: string; version: string; description?: string }
-  defaultContentType: 'application/json'
-  channels: Record<string, unknown>
-  operations: Record<string, unknown>
-  components: { messages: Record<string, unknown>; securitySchemes: Record<string, unknown> }
-}
+export type { AsyncApiInfo } from './options.js'
+export type { AsyncApiDocument } from './types.js'
 
 export interface AsyncApiInput {
   /** The endpoint's path, with the app's prefix. */
@@ -43,99 +32,16 @@ const CHANNEL = 'realtime'
 const channelRef = { $ref: `#/channels/${CHANNEL}` }
 const answered = ['ack', 'error']
 
-/** The control messages, keyed as they appear in the document. */
-const CLIENT: Record<string, Message> = {
-  subscribe: {
-    name: ClientType.Subscribe,
-    summary: 'Receive the events of a room; with since and epoch, resume after the last event seen',
-    payload: S.Subscribe,
-    correlated: true,
-    replies: ['subscribed', 'unsubscribed', 'error']
-  },
-  unsubscribe: {
-    name: ClientType.Unsubscribe,
-    summary: 'Stop receiving a room',
-    payload: S.Unsubscribe,
-    correlated: true,
-    replies: ['unsubscribed', 'error']
-  },
-  ping: { name: ClientType.Ping, summary: 'An application-level heartbeat', payload: S.Ping, correlated: true, replies: ['pong'] },
-  auth: {
-    name: ClientType.Auth,
-    summary: 'A fresh token before the current one expires',
-    payload: S.Auth,
-    correlated: true,
-    replies: answered
-  },
-  reply: { name: ClientType.Reply, summary: 'The answer to a server request', payload: S.Reply, correlated: true, replies: ['error'] },
-  publish: {
-    name: ClientType.Publish,
-    summary: "An ephemeral registry event to a room's members (typing, a cursor), if authorize allows it",
-    payload: S.Publish,
-    correlated: true,
-    replies: answered
-  },
-  cancel: {
-    name: ClientType.Cancel,
-    summary: 'Cancel a run of a room, if authorize allows it',
-    payload: S.Cancel,
-    correlated: true,
-    replies: answered
-  },
-  presenceRequest: {
-    name: ClientType.Presence,
-    summary: 'Ask who is present in a room',
-    payload: S.PresenceRequest,
-    correlated: true,
-    replies: ['presence', 'error']
-  }
-}
-
-const SERVER: Record<string, Message> = {
-  ready: { name: ServerType.Ready, summary: 'Sent once, right after the upgrade', payload: S.Ready, correlated: false },
-  subscribed: {
-    name: ServerType.Subscribed,
-    summary: 'A subscription is made; events follow from seq + 1',
-    payload: S.Subscribed,
-    correlated: true
-  },
-  unsubscribed: { name: ServerType.Unsubscribed, summary: 'A subscription ended', payload: S.Unsubscribed, correlated: true },
-  pong: { name: ServerType.Pong, summary: 'The answer to ping', payload: S.Pong, correlated: true },
-  ack: { name: ServerType.Ack, summary: 'The success answer to a message with an id', payload: S.Ack, correlated: true },
-  error: {
-    name: ServerType.Error,
-    summary: 'A message was refused or failed; the connection stays',
-    payload: S.ErrorReply,
-    correlated: true
-  },
-  join: { name: ServerType.Join, summary: "A user's first connection joined a presence room", payload: S.Join, correlated: false },
-  leave: { name: ServerType.Leave, summary: "A user's last connection left a presence room", payload: S.Leave, correlated: false },
-  presence: { name: ServerType.Presence, summary: 'The members of a room', payload: S.PresenceList, correlated: true },
-  stream: {
-    name: ServerType.Stream,
-    summary: 'A token stream opened in a room: the event it builds and its text so far (volatile)',
-    payload: S.StreamOpened,
-    correlated: false
-  },
-  delta: {
-    name: ServerType.Delta,
-    summary: 'Text appended to an open token stream at an offset (volatile)',
-    payload: S.Delta,
-    correlated: false
-  },
-  hitlResolved: {
-    name: ServerType.HitlResolved,
-    summary: 'A question of the room was answered, declined or timed out',
-    payload: S.HitlResolved,
-    correlated: false
-  },
-  statePatch: {
-    name: ServerType.StatePatch,
-    summary: 'A change of a state room: a JSON Patch and the version it makes',
-    payload: S.StatePatch,
-    correlated: false
-  }
-}
+/** The control messages of the catalog, keyed as they appear in the document. */
+const group = (from: 'client' | 'server'): Record<string, Message> =>
+  Object.fromEntries(
+    CATALOG.filter((m) => m.from === from).map((m) => [
+      m.key,
+      { name: m.type, summary: m.summary, payload: m.schema, correlated: m.correlated, replies: m.replies }
+    ])
+  )
+const CLIENT = group('client')
+const SERVER = group('server')
 
 /** A key the document accepts (`^[A-Za-z0-9.\-_]+$`), unique among `used`. */
 function keyFor(prefix: string, name: string, used: Set<string>): string {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import fastifyCors from '@fastify/cors'
+import fastifyCookie from '@fastify/cookie'
 import fastifyJwt from '@fastify/jwt'
 import fastifyWebsocket from '@fastify/websocket'
-import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
@@ -10,14 +10,19 @@ import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
+import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
+import { routeCors } from './server/cors.js'
 import { Hub } from './server/hub.js'
+import { emitTo, kRooms, type RequestWithRooms } from './server/memberships.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
-import { openState, type StateOptions } from './server/state-rooms.js'
+import { guardRegistrationOrder } from './server/order.js'
+import { openState } from './server/state-rooms.js'
 import { openStream } from './server/streams.js'
-import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
+import { wsTransport } from './server/ws-transport.js'
+import { type EmitOptions, type EmitTarget, kPath, type RealtimeApi, type RealtimeUser, type StateOptions } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
 
@@ -26,12 +31,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const path = `${fastify.prefix}${opts.path}`
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
+  const agent = plugAgentFeatures(hub)
   if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
   // Publications of the control room are signals between instances; every other one is the hub's.
   await adapter.init(
     {
-      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.publication(pub)),
-      resync: () => hub.resync()
+      publication: (pub) => (pub.room === CONTROL_ROOM ? hub.control.receive(pub.frame) : hub.delivery.publication(pub)),
+      resync: () => hub.delivery.resync()
     },
     fastify.log
   )
@@ -43,7 +49,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
-  if (fastify.hasDecorator('websocketServer')) {
+  const ownWebsocket = !fastify.hasDecorator('websocketServer')
+  if (!ownWebsocket) {
     const wss = fastify.websocketServer as WsServer & { options: { handleProtocols?: Parameters<typeof selectProtocol>[1] } }
     wss.options.handleProtocols = selectProtocol(path, wss.options.handleProtocols)
     // The app's @fastify/websocket keeps its own preClose; ours closes the realtime connections.
@@ -53,7 +60,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       options: {
         maxPayload: opts.limits.maxPayload,
         handleProtocols: selectProtocol(path),
-        // Our messages are compressed once per emit (src/server/outbound.ts), each on its own, so no context is
+        // Our messages are compressed once per emit (src/server/ws-transport.ts), each on its own, so no context is
         // kept either way; ws only inflates what clients send, within maxPayload.
         perMessageDeflate: opts.deflate === undefined ? false : { serverNoContextTakeover: true, clientNoContextTakeover: true }
       },
@@ -68,32 +75,30 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         wss.close()
         done()
       }
-      // Socket errors: see forgetRequest().
+      // Socket errors: see wsTransport().
     })
   }
   if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
-  if (opts.registerCors && !fastify.hasPlugin('@fastify/cors')) {
-    // Credentials only for a list of origins: with '*' any site could read the app's authenticated responses.
-    await fastify.register(fastifyCors, opts.anyOrigin ? { origin: '*' } : { origin: [...opts.origins], credentials: true })
-  }
+  if (opts.jwtCookie !== undefined && !fastify.hasRequestDecorator('cookies')) await fastify.register(fastifyCookie)
+  guardRegistrationOrder(fastify, { jwt: opts.jwt !== undefined, websocket: ownWebsocket })
 
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
-  const verify = createVerifier(fastify)
+  const verify = createVerifier(fastify, opts.jwt?.secret)
 
   const api: RealtimeApi = {
-    emit: (room, event, options) => hub.emit(room, event, options),
+    emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
     stream: (room, event, options) => openStream(hub, room, event, options),
     state: ((room: string, options?: StateOptions) => openState(hub, room, options)) as RealtimeApi['state'],
     handle: (type, schema, handler) => hub.handle(type, schema, handler),
-    request: (target, event, options) => hub.request(target, event, options) as Promise<never>,
-    ask: (target, event, options) => hub.questions.ask(target, event, options) as Promise<never>,
-    join: (target, room) => hub.joinTarget(target, room),
-    leave: (target, room) => hub.leave(target, room),
-    presence: (room) => hub.presence(room),
-    run: (target, fn) => hub.runs.run(target, fn),
-    cancel: (target) => hub.runs.cancel(target),
+    request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
+    ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
+    join: (target, room, options) => hub.memberships.join(target, room, options),
+    leave: (target, room) => hub.memberships.leave(target, room),
+    presence: (room) => hub.presence.list(room),
+    run: (target, fn) => agent.runs.run(target, fn),
+    cancel: (target) => agent.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
     stats: () => hub.stats(),
     asyncapi: () =>
@@ -112,7 +117,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     method: 'GET',
     url: opts.path,
     websocket: true,
-    preValidation: createAuthenticate(opts, verify, hub),
+    preValidation: [createAuthenticate(opts, verify, hub), hub.memberships.atConnect],
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
@@ -122,33 +127,32 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const user = (request as RequestWithUser)[kUser] as RealtimeUser
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
-      const conn = new Connection(id, socket, user, log, hub, verify)
-      forgetRequest(socket, log)
+      const conn = new Connection(id, wsTransport(socket, log, opts), user, log, hub, verify)
+      const rooms = (request as RequestWithRooms)[kRooms]
       hub.add(conn)
-      conn.start(opts.heartbeat.interval)
+      // The rooms the user is in are joined before `ready`, so an event sent to them once the client has it arrives.
+      hub.memberships.restore(conn, rooms).then(
+        () => {
+          if (!conn.closed) conn.start(opts.heartbeat.interval)
+        },
+        (err: unknown) => {
+          log.error({ err }, 'realtime rooms of the connection could not be joined')
+          conn.close(CloseCode.InternalError, 'rooms could not be joined')
+        }
+      )
     }
   })
 
   if (opts.asyncapi.route) {
-    fastify.get(`${opts.path.replace(/\/$/, '')}/asyncapi.json`, async () => api.asyncapi())
+    const url = `${opts.path.replace(/\/$/, '')}/asyncapi.json`
+    const cors = routeCors(fastify, url, ['GET'], opts.cors ? opts.origins : undefined)
+    fastify.get(url, { onRequest: cors }, async () => api.asyncapi())
   }
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)
     fastify.server.removeListener('request', redact)
   })
-}
-
-/**
- * Lets the upgrade's request and reply go once the connection holds what it needs. @fastify/websocket's 'error'
- * listener on the socket, and the hijacked HTTP response left on the TCP socket, would otherwise keep both alive (a
- * few KB) for as long as the connection lasts. Socket errors are logged through the connection's logger instead.
- */
-function forgetRequest(socket: WebSocket, log: FastifyBaseLogger): void {
-  socket.removeAllListeners('error')
-  socket.on('error', (err) => log.info({ err }, 'realtime socket error'))
-  // Node's own 'close' listener on the TCP socket reads this field and copes with null.
-  ;(socket as unknown as { _socket: { _httpMessage: unknown } })._socket._httpMessage = null
 }
 
 /** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */
@@ -164,7 +168,8 @@ async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, hu
 
 /**
  * The fastify-realtime plugin: `app.register(realtime, options)`.
- * Registers @fastify/websocket, @fastify/jwt and @fastify/cors unless the app already did.
+ * Registers @fastify/websocket and @fastify/jwt (and, for a JWT cookie, @fastify/cookie) unless the app already did.
+ * It registers no CORS plugin: its own HTTP routes answer CORS themselves.
  */
 export const fastifyRealtime = fp(realtime, { fastify: '5.x', name: 'fastify-realtime' }) as FastifyPluginAsync<
   RealtimeOptions<EventRegistry>

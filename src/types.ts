@@ -1,13 +1,66 @@
+import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { PresenceMember } from './adapters/adapter.js'
-import type { AsyncApiDocument } from './asyncapi.js'
 import type { AgentEvents, EventRegistry } from './events.js'
-import type { StateHandle, StateOptions } from './server/state-rooms.js'
-import type { StreamHandle } from './server/streams.js'
+import type { JsonPatchOperation, PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
 export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
+
+/** An AsyncAPI 3.0 document (https://www.asyncapi.com/docs/reference/specification/v3.0.0), as plain JSON. */
+export interface AsyncApiDocument {
+  asyncapi: '3.0.0'
+  info: { title: string; version: string; description?: string }
+  defaultContentType: 'application/json'
+  channels: Record<string, unknown>
+  operations: Record<string, unknown>
+  components: { messages: Record<string, unknown>; securitySchemes: Record<string, unknown> }
+}
+
+/** The handle `app.realtime.stream()` returns. */
+export interface StreamHandle {
+  /** The stream's id: the `stream` field of the event that ends it. */
+  readonly id: string
+  /** The text so far, appended or not yet sent. */
+  readonly text: string
+  /** Appends text. Deltas are sent at most once per window, so many small appends cost a few frames. */
+  append(text: string): void
+  /**
+   * Ends the stream: emits the whole event once, with the text in its field (kept in the history like any event),
+   * and closes the stream for late joiners. Resolves with the event's position.
+   */
+  end(): Promise<EmitResult>
+}
+
+export interface StateOptions<S extends TSchema = TSchema> {
+  /** A TypeBox schema the whole value must match after every change; a change that breaks it is refused. */
+  schema?: S
+  /** Milliseconds the state is kept after its last change. Default: the room's history ttl. */
+  ttl?: number
+}
+
+/** What `set()` and `patch()` resolve with. */
+export interface StateChange {
+  /** The version the value has now. */
+  readonly version: number
+  /** The JSON Patch the room's subscribers were sent (empty when the value did not change). */
+  readonly ops: readonly JsonPatchOperation[]
+  /** The `state_patch` event's position in the room; undefined when nothing changed, so nothing was sent. */
+  readonly event: EmitResult | undefined
+}
+
+/** The handle `app.realtime.state()` returns. */
+export interface StateHandle<T = unknown> {
+  readonly room: string
+  /** The version this handle last read or made (0 before that, or while the room has no state). */
+  readonly version: number
+  /** The room's value as every instance shares it; undefined while the room has none. */
+  get(): Promise<T | undefined>
+  /** Replaces the value; subscribers get the JSON Patch from the previous one. */
+  set(value: T): Promise<StateChange>
+  /** Applies RFC 6902 operations to the value (to `{}` while the room has none); subscribers get them as they are. */
+  patch(ops: readonly JsonPatchOperation[]): Promise<StateChange>
+}
 
 /** The verified JWT payload of a connection. `sub` is the user id. */
 export interface RealtimeUser {
@@ -71,6 +124,14 @@ export type Handler<D, R> = (ctx: HandlerContext<D>) => R | Promise<R>
 /** A connection id, or every connection of one user. */
 export type JoinTarget = string | { readonly user: string }
 
+/** Where `emit()` sends: a room, several rooms, or a user (the room `user:<id>`). */
+export type EmitTarget = string | readonly string[] | { readonly user: string }
+
+export interface JoinOptions {
+  /** Remember the join for the user, so their later connections start in the room. Default `true`. */
+  remember?: boolean
+}
+
 export interface RequestOptions {
   /** Milliseconds to wait for the reply; default `requestTimeout` (30 000). */
   timeout?: number
@@ -119,9 +180,20 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   /**
    * Sends a registry event to every subscriber of `room`, stamped with the room's next `seq` and `ts`,
    * serialized once. A wrong `type` or `data` does not compile; at run time (with `validate`) it throws
-   * `FST_REALTIME_INVALID_EVENT` before anything is sent.
+   * `FST_REALTIME_INVALID_EVENT` before anything is sent. `{ user: id }` sends it to the room `user:<id>`, which holds
+   * the user's connections on every instance when `subscriptions` lists it (or they subscribed to it).
    */
-  emit<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: EmitOptions): Promise<EmitResult>
+  emit<K extends keyof E & string>(
+    room: string | { readonly user: string },
+    event: { type: K; data: Static<E[K]> },
+    options?: EmitOptions
+  ): Promise<EmitResult>
+  /** Sends the event to each room of the list (each with its own seq); every room is checked before any is sent. */
+  emit<K extends keyof E & string>(
+    rooms: readonly string[],
+    event: { type: K; data: Static<E[K]> },
+    options?: EmitOptions
+  ): Promise<EmitResult[]>
   /**
    * Opens a token stream in `room`: `append(text)` sends deltas (coalesced per `window`, 30 ms), `end()` emits the
    * finished event once, with the whole text in `data[field]`. A client that subscribes mid-stream gets the text so
@@ -158,12 +230,18 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
     options?: AskOptions
   ): Promise<R>
   /**
-   * Subscribes connections of this instance to a room from the server (no `authorize`). Resolves with how many
-   * joined, once their `subscribed` is sent.
+   * Subscribes connections to a room from the server (no `authorize`): one connection by id (of this instance), or
+   * `{ user }`, every connection of the user on every instance. The join is remembered for the user (in the adapter,
+   * so on every instance): their later connections start in the room, before `ready`, until `leave()`. `{ remember:
+   * false }` joins only the connections there are now. Resolves with how many joined on this instance, once their
+   * `subscribed` is sent.
    */
-  join(target: JoinTarget, room: string): Promise<number>
-  /** Unsubscribes connections from a room. Returns how many left. */
-  leave(target: JoinTarget, room: string): number
+  join(target: JoinTarget, room: string, options?: JoinOptions): Promise<number>
+  /**
+   * Unsubscribes connections from a room (`{ user }`: on every instance) and forgets the remembered join. Resolves with
+   * how many left on this instance. A room `subscriptions` gives comes back at the user's next connect.
+   */
+  leave(target: JoinTarget, room: string): Promise<number>
   /**
    * Runs `fn` with an `AbortSignal` that a `cancel` of `runId` in `room` aborts, from a client (allowed by `authorize`
    * with `action: 'cancel'`) or from `cancel()`, on any instance. Resolves or rejects as `fn` does; the run can be
@@ -189,5 +267,10 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
 declare module 'fastify' {
   interface FastifyInstance {
     realtime: RealtimeApi
+    /**
+     * @fastify/jwt's decorator, which the plugin registers unless the app did. Declared here as well, so that its
+     * types come with ours (as @fastify/jwt declares it) in an app that never imports @fastify/jwt itself.
+     */
+    jwt: JwtDecorator
   }
 }

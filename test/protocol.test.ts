@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Type } from '../src/index.js'
-import { explainServerMessage } from '../src/protocol/schemas.js'
+import { explainServerMessage } from './helpers/conformance.js'
 import { buildApp, connect } from './helpers/index.js'
 
 t.test('every kind of frame the server sends conforms to the realtime.v1 schemas', async (t) => {

@@ -95,18 +95,10 @@ export interface PresenceEntry {
   readonly info?: unknown
 }
 
-/** A user present in a room, with the number of their connections there (one per open tab, across instances). */
-export interface PresenceMember {
-  readonly user: string
-  readonly connections: number
-  readonly info?: unknown
-}
+// Presence members and changes are protocol types: the client reads them too.
+import type { PresenceChange, PresenceMember } from '../protocol/messages.js'
 
-/** A change of the members of a room: a user's first connection arrived, or their last one left. */
-export interface PresenceChange {
-  readonly kind: 'join' | 'leave'
-  readonly member: PresenceMember
-}
+export type { PresenceChange, PresenceMember }
 
 /** Changes to a room's shared state: a string sets the field, `null` deletes it. */
 export type StateChanges = Readonly<Record<string, string | null>>

@@ -1,7 +1,6 @@
 import type { Static } from '@sinclair/typebox'
-import type { PresenceChange, PresenceMember } from '../adapters/adapter.js'
 import type { EventRegistry } from '../events.js'
-import type { JsonPatchOperation } from '../protocol/messages.js'
+import type { JsonPatchOperation, PresenceChange, PresenceMember } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
 
 /**

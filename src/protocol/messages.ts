@@ -63,6 +63,19 @@ export interface EventMessage<T extends string = string, D = unknown> {
   data: D
   ts: string
 }
+/** A user present in a room, with the number of their connections there (one per open tab, across instances). */
+export interface PresenceMember {
+  readonly user: string
+  readonly connections: number
+  readonly info?: unknown
+}
+
+/** A change of the members of a room: a user's first connection arrived, or their last one left. */
+export interface PresenceChange {
+  readonly kind: 'join' | 'leave'
+  readonly member: PresenceMember
+}
+
 /** A server request (`app.realtime.request`): the client answers with `reply {id, data}`. */
 export interface RequestMessage<T extends string = string, D = unknown> {
   type: T

@@ -24,6 +24,8 @@ export type Signal =
       readonly data?: unknown
       readonly error?: { readonly code: string; readonly message: string }
     }
+  /** The user joined (`joined`) or left `room` from the server: their connections on every instance follow. */
+  | { readonly kind: 'member'; readonly user: string; readonly room: string; readonly joined: boolean; readonly from: string }
 
 type Listener = (signal: Signal) => void
 

@@ -1,14 +1,9 @@
 import type { Counter, Histogram, Registry } from 'prom-client'
 import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
-import type { MetricsRegistry } from '../options.js'
+import type { MetricsRegistry, MetricsSettings } from '../options.js'
 import type { RealtimeStats } from '../types.js'
 
-/** `metrics` as resolved: where the metrics go, their name prefix, and the route that serves them (or none). */
-export interface MetricsSettings {
-  readonly registry: MetricsRegistry | undefined
-  readonly prefix: string
-  readonly route: string | false
-}
+export type { MetricsSettings } from '../options.js'
 
 /** What the plugin reports. Each method is called once per event, never once per recipient. */
 export interface Metrics {

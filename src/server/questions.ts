@@ -5,10 +5,12 @@ import {
   FST_REALTIME_REQUEST_REJECTED,
   FST_REALTIME_REQUEST_TIMEOUT
 } from '../errors.js'
-import { ErrorCode, ServerType } from '../protocol/constants.js'
+import { ErrorCode } from '../protocol/constants.js'
+import { DEADLINE_RULE, type Deadline, deadline, isDeadline, MAX_TIMER } from '../protocol/deadline.js'
 import type { AskOptions, JoinTarget } from '../types.js'
 import type { Connection } from './connection.js'
 import type { Signal } from './control.js'
+import * as frames from './frames.js'
 import type { Hub } from './hub.js'
 import { StateField } from './state.js'
 
@@ -16,13 +18,9 @@ type Settled = Extract<Signal, { kind: 'settled' }>
 type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
 
 interface Waiter {
-  readonly resolve: (data: unknown) => void
-  readonly reject: (err: Error) => void
+  readonly answer: Deadline<unknown>
   readonly timeout: number
-  readonly timer: NodeJS.Timeout | undefined
 }
-
-const MAX_TIMER = 2 ** 31 - 1
 
 /**
  * Durable human-in-the-loop questions (`ask()`). A question is kept in its room's shared state and sent as an event of
@@ -35,18 +33,16 @@ export class Questions {
   private readonly waiting = new Map<string, Set<Waiter>>()
 
   constructor(private readonly hub: Hub) {
-    hub.control.on('settled', (signal) => this.settled(signal as Settled))
+    hub.control.on('settled', (signal) => this.release(signal as Settled))
   }
 
   /** `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. */
   ask(target: JoinTarget, event: unknown, options: AskOptions = {}): Promise<unknown> {
     const room = typeof target === 'string' ? target : `user:${target.user}`
     this.hub.checkRoom(room)
-    const { type, data } = this.hub.checkEvent(event)
+    const { type, data } = this.hub.validateEvent(event)
     const timeout = options.timeout ?? this.hub.opts.requestTimeout
-    if (timeout !== Number.POSITIVE_INFINITY && !(Number.isInteger(timeout) && timeout > 0 && timeout <= MAX_TIMER)) {
-      throw new FST_REALTIME_INVALID_OPTION(`ask timeout must be a whole number of ms from 1 to ${MAX_TIMER}, or Infinity (got ${timeout})`)
-    }
+    if (!isDeadline(timeout)) throw new FST_REALTIME_INVALID_OPTION(`ask timeout must be ${DEADLINE_RULE} (got ${timeout})`)
     const key = options.idempotencyKey
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
       throw new FST_REALTIME_INVALID_OPTION('ask idempotencyKey must be a string of 1 to 256 characters')
@@ -73,7 +69,7 @@ export class Questions {
       }
     }
     const waiting = this.wait(room, id, timeout)
-    const ts = new Date().toISOString()
+    const ts = frames.now()
     await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
     await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
     return waiting
@@ -81,19 +77,17 @@ export class Questions {
 
   /** Waits for the question's outcome, settling it as timed out when `timeout` passes first. */
   private wait(room: string, id: string, timeout: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const timer = timeout === Number.POSITIVE_INFINITY ? undefined : setTimeout(() => this.expire(room, id), timeout)
-      const waiter: Waiter = { resolve, reject, timeout, timer }
-      const same = this.waiting.get(id) ?? new Set()
-      this.waiting.set(id, same.add(waiter))
-    })
+    const waiter: Waiter = { answer: deadline(timeout, () => this.expire(room, id)), timeout }
+    const same = this.waiting.get(id) ?? new Set()
+    this.waiting.set(id, same.add(waiter))
+    return waiter.answer.promise
   }
 
   private expire(room: string, id: string): void {
-    this.settle(room, id, { status: 'timeout' }).catch((err: unknown) => {
+    this.record(room, id, { status: 'timeout' }).catch((err: unknown) => {
       // Not recorded (the adapter failed): the askers here give up all the same; the question may still be answered.
       this.hub.log.warn({ err, room, id }, 'realtime question timeout could not be recorded')
-      this.settled({ kind: 'settled', id, status: 'timeout' })
+      this.release({ kind: 'settled', id, status: 'timeout' })
     })
   }
 
@@ -102,35 +96,30 @@ export class Questions {
    * (`hitl_resolved`) and the other instances signalled. When someone settled it first, the askers here are settled
    * from what was recorded (in case its signal was lost). Resolves with what happened.
    */
-  private async settle(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
+  private async record(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
     const ttl = this.hub.policyOf(room).ttl
     const won = await this.hub.adapter.stateTake(room, StateField.question(id), { [StateField.settled(id)]: JSON.stringify(outcome) }, ttl)
     if (!won) {
       const recorded = (await this.hub.adapter.stateRead(room))[StateField.settled(id)]
       if (recorded === undefined) return 'unknown'
-      this.settled({ kind: 'settled', id, ...(JSON.parse(recorded) as Outcome) })
+      this.release({ kind: 'settled', id, ...(JSON.parse(recorded) as Outcome) })
       return 'settled'
     }
     const { status, data, error, by } = outcome
-    this.settled({ kind: 'settled', id, status, data, error })
-    const resolved = JSON.stringify({ id, status, by, answer: data, error })
-    const head = `{"type":"${ServerType.HitlResolved}","room":${JSON.stringify(room)},"seq":`
+    this.release({ kind: 'settled', id, status, data, error })
     await Promise.all([
-      this.hub.publish(room, { volatile: false, head, tail: `,"data":${resolved},"ts":"${new Date().toISOString()}"}`, immediate: true }),
+      this.hub.publish(room, frames.hitlResolved(room, { id, status, by, answer: data, error })),
       this.hub.control.send({ kind: 'settled', id, status, data, error })
     ]).catch((err: unknown) => this.hub.log.warn({ err, room, id }, 'realtime question outcome recorded but not announced'))
     return 'won'
   }
 
   /** A question's outcome, from this instance or a signal of another: every `ask()` here waiting for it settles. */
-  private settled(signal: Settled): void {
+  private release(signal: Settled): void {
     const waiters = this.waiting.get(signal.id)
     if (waiters === undefined) return
     this.waiting.delete(signal.id)
-    for (const w of waiters) {
-      clearTimeout(w.timer)
-      this.outcome(signal.id, signal, w.timeout).then(w.resolve, w.reject)
-    }
+    for (const w of waiters) this.outcome(signal.id, signal, w.timeout).then(w.answer.resolve, w.answer.reject)
   }
 
   private async outcome(id: string, outcome: Outcome, timeout: number): Promise<unknown> {
@@ -159,13 +148,13 @@ export class Questions {
     const outcome: Outcome = error === undefined ? { status: 'answered', data: data ?? null, by } : { status: 'declined', error, by }
     let result: 'won' | 'settled' | 'unknown'
     try {
-      result = await this.settle(room, id, outcome)
+      result = await this.record(room, id, outcome)
     } catch (err) {
       conn.log.error({ err, room, id }, 'realtime question answer failed')
       conn.sendError(ErrorCode.Internal, 'internal error', id, room)
       return
     }
-    if (result === 'won') conn.sendJson({ type: ServerType.Ack, id, data: null })
+    if (result === 'won') conn.sendFrame(frames.ack(id, null))
     else if (result === 'settled') conn.sendError(ErrorCode.AlreadyAnswered, `question "${id}" was already answered`, id, room)
     else conn.sendError(ErrorCode.UnknownRequest, `no question "${id}" in "${room}"`, id, room)
   }
@@ -173,10 +162,7 @@ export class Questions {
   /** The app is closing: the `ask()` calls waiting here reject (the questions stay, for another instance or a retry). */
   close(): void {
     for (const [id, waiters] of this.waiting) {
-      for (const w of waiters) {
-        clearTimeout(w.timer)
-        w.reject(new FST_REALTIME_CLOSING())
-      }
+      for (const w of waiters) w.answer.reject(new FST_REALTIME_CLOSING())
       this.waiting.delete(id)
     }
   }

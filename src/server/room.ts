@@ -36,22 +36,22 @@ export class JoinTicket {
   }
 
   /**
-   * The frames collected that follow on from `position`: the next events of its epoch, and volatile events.
+   * The publications collected that follow on from `position`: the next events of its epoch, and volatile events.
    * `complete` is false when the collection breaks off (an event of another epoch, or a seq skipped because this
    * instance missed it): the connection then has to resume to learn what it lacks.
    */
-  after(position: StreamPosition): { frames: Buffer[]; complete: boolean } {
-    const frames: Buffer[] = []
+  after(position: StreamPosition): { publications: Publication[]; complete: boolean } {
+    const publications: Publication[] = []
     let seq = position.seq
     for (const pub of this.buffer) {
-      if (pub.seq === 0) frames.push(pub.frame)
-      else if (pub.epoch !== position.epoch || pub.seq > seq + 1) return { frames, complete: false }
+      if (pub.seq === 0) publications.push(pub)
+      else if (pub.epoch !== position.epoch || pub.seq > seq + 1) return { publications, complete: false }
       else if (pub.seq === seq + 1) {
-        frames.push(pub.frame)
+        publications.push(pub)
         seq = pub.seq
       }
     }
-    return { frames, complete: true }
+    return { publications, complete: true }
   }
 }
 

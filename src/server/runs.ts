@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { FST_REALTIME_ADAPTER_FAILED, FST_REALTIME_INVALID_EVENT, FST_REALTIME_RUN_CANCELLED } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
-import { ErrorCode, ServerType } from '../protocol/constants.js'
+import { ErrorCode } from '../protocol/constants.js'
 import type { RunTarget } from '../types.js'
+import { authorize } from './authorize.js'
 import type { Connection } from './connection.js'
 import type { Control, Signal } from './control.js'
+import * as frames from './frames.js'
 
 /**
  * Runs that can be cancelled: `run()` gives the run's code an `AbortSignal`, and a `cancel` (from a client, through
@@ -74,14 +76,7 @@ export class Runs {
 
   /** A client's `cancel {room, data: {runId}}`: allowed by `authorize` with `action: 'cancel'`, then sent; the ack says so. */
   async fromClient(conn: Connection, room: string, runId: string, id: string | undefined): Promise<void> {
-    let allowed = false
-    try {
-      allowed = (await this.opts.authorize({ user: conn.user, room, connection: conn, action: 'cancel', runId })) === true
-    } catch (err) {
-      conn.log.error({ err, room, runId }, 'realtime authorize failed; cancel denied')
-    }
-    if (!allowed) {
-      conn.log.info({ room, runId }, 'realtime cancel denied')
+    if (!(await authorize(this.opts, conn, room, 'cancel', { runId }))) {
       conn.sendError(ErrorCode.Forbidden, `not allowed to cancel runs of "${room}"`, id, room)
       return
     }
@@ -92,6 +87,6 @@ export class Runs {
       conn.sendError(ErrorCode.Internal, 'internal error', id, room)
       return
     }
-    if (id !== undefined) conn.sendJson({ type: ServerType.Ack, id, data: { runId } })
+    if (id !== undefined) conn.sendFrame(frames.ack(id, { runId }))
   }
 }

@@ -4,41 +4,11 @@ import jsonpatch from 'fast-json-patch'
 import type { StateDocument } from '../adapters/adapter.js'
 import { FST_REALTIME_ADAPTER_FAILED, FST_REALTIME_INVALID_OPTION, FST_REALTIME_INVALID_STATE } from '../errors.js'
 import { isSchema } from '../events.js'
-import { ServerType } from '../protocol/constants.js'
 import type { JsonPatchOperation } from '../protocol/messages.js'
 import { type Checker, compile, JsonPatchOperation as OperationSchema } from '../protocol/schemas.js'
-import type { EmitResult } from '../types.js'
-import { envelope, type Hub } from './hub.js'
-
-export interface StateOptions<S extends TSchema = TSchema> {
-  /** A TypeBox schema the whole value must match after every change; a change that breaks it is refused. */
-  schema?: S
-  /** Milliseconds the state is kept after its last change. Default: the room's history ttl. */
-  ttl?: number
-}
-
-/** What `set()` and `patch()` resolve with. */
-export interface StateChange {
-  /** The version the value has now. */
-  readonly version: number
-  /** The JSON Patch the room's subscribers were sent (empty when the value did not change). */
-  readonly ops: readonly JsonPatchOperation[]
-  /** The `state_patch` event's position in the room; undefined when nothing changed, so nothing was sent. */
-  readonly event: EmitResult | undefined
-}
-
-/** The handle `app.realtime.state()` returns. */
-export interface StateHandle<T = unknown> {
-  readonly room: string
-  /** The version this handle last read or made (0 before that, or while the room has no state). */
-  readonly version: number
-  /** The room's value as every instance shares it; undefined while the room has none. */
-  get(): Promise<T | undefined>
-  /** Replaces the value; subscribers get the JSON Patch from the previous one. */
-  set(value: T): Promise<StateChange>
-  /** Applies RFC 6902 operations to the value (to `{}` while the room has none); subscribers get them as they are. */
-  patch(ops: readonly JsonPatchOperation[]): Promise<StateChange>
-}
+import type { StateChange, StateHandle, StateOptions } from '../types.js'
+import * as frames from './frames.js'
+import type { Hub } from './hub.js'
 
 /** A document as this instance last saw it, with its value parsed. */
 interface Known {
@@ -120,13 +90,9 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
         version: (base?.version ?? 0) + 1,
         value: JSON.stringify(next)
       }
-      const { head, tail } = envelope(ServerType.StatePatch, room, { version: doc.version, epoch: doc.epoch, ops }, '')
+      const event = frames.statePatch(room, { version: doc.version, epoch: doc.epoch, ops })
       const policy = hub.policyOf(room)
-      const position = await commit(
-        room,
-        { base, next: doc, event: { volatile: false, head: `${head},"seq":`, tail }, ttl: ttl ?? policy.ttl },
-        policy
-      ).catch(failed)
+      const position = await commit(room, { base, next: doc, event, ttl: ttl ?? policy.ttl }, policy).catch(failed)
       if (position !== undefined) {
         known = { epoch: doc.epoch, version: doc.version, value: next }
         return { version: doc.version, ops, event: { room, seq: position.seq, epoch: position.epoch } }

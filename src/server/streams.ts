@@ -1,24 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { FST_REALTIME_INVALID_EVENT } from '../errors.js'
-import { ServerType } from '../protocol/constants.js'
-import type { EmitResult, StreamOptions } from '../types.js'
+import type { StreamHandle, StreamOptions } from '../types.js'
+import * as frames from './frames.js'
 import type { Hub } from './hub.js'
 import { StateField } from './state.js'
 
-/** The handle `app.realtime.stream()` returns. */
-export interface StreamHandle {
-  /** The stream's id: the `stream` field of the event that ends it. */
-  readonly id: string
-  /** The text so far, appended or not yet sent. */
-  readonly text: string
-  /** Appends text. Deltas are sent at most once per window, so many small appends cost a few frames. */
-  append(text: string): void
-  /**
-   * Ends the stream: emits the whole event once, with the text in its field (kept in the history like any event),
-   * and closes the stream for late joiners. Resolves with the event's position.
-   */
-  end(): Promise<EmitResult>
-}
+export type { StreamHandle } from '../types.js'
 
 const DEFAULT_WINDOW = 30
 
@@ -29,7 +16,7 @@ const DEFAULT_WINDOW = 30
  */
 export function openStream(hub: Hub, room: string, event: unknown, options: StreamOptions = {}): StreamHandle {
   hub.checkRoom(room)
-  const { type, data } = hub.checkEvent(event)
+  const { type, data } = hub.validateEvent(event)
   const field = options.field ?? 'content'
   const window = options.window ?? DEFAULT_WINDOW
   if (!Number.isInteger(window) || window < 0 || window > 60_000) {
@@ -40,7 +27,7 @@ export function openStream(hub: Hub, room: string, event: unknown, options: Stre
     throw new FST_REALTIME_INVALID_EVENT(`stream "${type}": data.${field} must be a string, the text the stream appends to`)
   }
   const id = `s.${randomBytes(9).toString('base64url')}`
-  const ts = new Date().toISOString()
+  const ts = frames.now()
   const log = hub.log.child({ room, stream: id })
   const stateField = StateField.stream(id)
   /** Text sent (and stored), and text appended since. */
@@ -71,14 +58,14 @@ export function openStream(hub: Hub, room: string, event: unknown, options: Stre
     const stored = state(sent)
     void enqueue(async () => {
       await hub.adapter.stateWrite(room, { [stateField]: stored }, ttl())
-      await hub.publish(room, { volatile: true, frame: JSON.stringify({ type: ServerType.Delta, room, data: { id, offset, text } }) })
+      await hub.publish(room, frames.delta(room, { id, offset, text }))
     })
   }
 
   const opened = state(sent)
   void enqueue(async () => {
     await hub.adapter.stateWrite(room, { [stateField]: opened }, ttl())
-    await hub.publish(room, { volatile: true, frame: `{"type":"${ServerType.Stream}","room":${JSON.stringify(room)},"data":${opened}}` })
+    await hub.publish(room, frames.streamOpened(room, opened))
   })
 
   return {

@@ -2,7 +2,7 @@ import { createSigner } from 'fast-jwt'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import WebSocket from 'ws'
 import realtime, { type RealtimeOptions } from '../../src/index.js'
-import { explainServerMessage } from '../../src/protocol/schemas.js'
+import { explainServerMessage } from './conformance.js'
 
 export const SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
 

@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import t from 'tap'
 import { memoryAdapter } from '../../src/adapters/memory.js'
 import { resolveOptions } from '../../src/options.js'
+import { plugAgentFeatures } from '../../src/server/agent.js'
 import type { Connection } from '../../src/server/connection.js'
 import { Hub, type PendingRequest } from '../../src/server/hub.js'
 import { delay, SECRET } from '../helpers/index.js'
@@ -26,17 +27,28 @@ const silent = {
 } as unknown as FastifyBaseLogger
 
 function standIn(id: string): Connection {
+  const rooms = new Set<string>()
+  const pending = new Set<PendingRequest>()
   return {
     id,
     userId: id,
     user: { sub: id },
-    rooms: new Set<string>(),
-    pending: new Set<PendingRequest>(),
+    rooms,
+    pending,
     joining: new Set(),
+    addRoom: (room: string) => rooms.add(room),
+    removeRoom: (room: string) => rooms.delete(room),
+    addPending: (request: PendingRequest) => pending.add(request),
+    removePending: (request: PendingRequest) => pending.delete(request),
+    takePending() {
+      const all = [...pending]
+      pending.clear()
+      return all
+    },
     closed: false,
     log: silent,
+    send: () => true,
     sendFrame() {},
-    sendJson() {},
     sendError() {}
   } as unknown as Connection
 }
@@ -49,33 +61,39 @@ t.test(
     await fc.assert(
       fc.asyncProperty(fc.scheduler(), fc.integer({ min: 1, max: 3 }), async (s, targets) => {
         const hub = new Hub(opts, silent, memoryAdapter())
+        plugAgentFeatures(hub)
         let settles = 0
-        const settle = (hub as unknown as { settle: (...args: unknown[]) => void }).settle.bind(hub)
-        ;(hub as unknown as { settle: (...args: unknown[]) => void }).settle = (...args) => {
+        const requests = hub.requests as unknown as { settle: (...args: unknown[]) => void }
+        const settle = requests.settle.bind(requests)
+        requests.settle = (...args) => {
           settles++
           settle(...args)
         }
         const conns = Array.from({ length: targets }, (_, i) => standIn(`c${i}`))
         for (const conn of conns) {
           hub.add(conn)
-          await hub.joinTarget(conn.id, 'room')
+          await hub.subscriptions.joinTarget(conn.id, 'room')
         }
         let outcome = 'unsettled'
         let calls = 0
-        const request = hub.request('room', { type: 'hitl_request', data: { requestId: 'q', question: '?' } }, { timeout: TIMEOUT }).then(
-          () => {
-            calls++
-            outcome = 'reply'
-          },
-          (err: { code: string }) => {
-            calls++
-            outcome = err.code
-          }
-        )
+        const request = hub.requests
+          .request('room', { type: 'hitl_request', data: { requestId: 'q', question: '?' } }, { timeout: TIMEOUT })
+          .then(
+            () => {
+              calls++
+              outcome = 'reply'
+            },
+            (err: { code: string }) => {
+              calls++
+              outcome = err.code
+            }
+          )
         const id = [...(conns[0] as Connection).pending][0]?.id as string
         for (const conn of conns) {
-          s.schedule(Promise.resolve(`reply ${conn.id}`)).then(() => hub.reply(conn, id, conn.id, undefined))
-          s.schedule(Promise.resolve(`decline ${conn.id}`)).then(() => hub.reply(conn, id, undefined, { code: 'no', message: 'declined' }))
+          s.schedule(Promise.resolve(`reply ${conn.id}`)).then(() => hub.requests.reply(conn, id, conn.id, undefined))
+          s.schedule(Promise.resolve(`decline ${conn.id}`)).then(() =>
+            hub.requests.reply(conn, id, undefined, { code: 'no', message: 'declined' })
+          )
           s.schedule(Promise.resolve(`drop ${conn.id}`)).then(() => {
             if (hub.connections.has(conn.id)) hub.remove(conn)
           })

@@ -1,0 +1,32 @@
+// The names the README's TypeScript snippets use without defining them: the reader's own app, client and
+// functions. Each snippet is compiled as a module, so one that defines a name itself shadows the one here.
+declare const app: import('fastify').FastifyInstance
+declare const realtime: typeof import('fastify-realtime').default
+declare const Type: typeof import('fastify-realtime').Type
+declare const defineEvents: typeof import('fastify-realtime').defineEvents
+declare const agentEvents: typeof import('fastify-realtime').agentEvents
+declare const secret: string
+declare const jwt: { secret: string }
+declare const connectionId: string
+declare const runId: string
+declare const me: string
+declare const input: string
+declare const badge: { textContent: string | null }
+declare const client: import('fastify-realtime/client').RealtimeClient<typeof import('./server/realtime.js').events>
+declare const question: import('fastify-realtime/client').ClientQuestion<typeof import('./server/realtime.js').events>
+declare const RunStart: typeof import('./server/realtime.js').messages['run:start']
+declare const model: { generate(prompt: string): AsyncIterable<string> }
+declare const agent: { stream(prompt: string, options: { signal: AbortSignal }): AsyncIterable<{ text: string }> }
+declare function ownsWorkflow(userId: string, room: string): Promise<boolean>
+declare function canRead(user: import('fastify-realtime').RealtimeUser, room: string): boolean
+declare function showTyping(from: string, typing: boolean): void
+declare function startRun(userId: string, prompt: string): Promise<string>
+declare function startRun(app: import('fastify').FastifyInstance, prompt: string): Promise<{ runId: string }>
+declare function renderDialogs(open: readonly unknown[]): void
+declare function render(id: string | number | undefined, content: string, options: { done: boolean }): void
+declare function loadRunState(room: string, userId: string): Promise<unknown>
+declare function append(text: string): void
+declare function redraw(snapshot: unknown): void
+declare function askTheUser(question: string, options?: readonly { id: string; label: string }[]): Promise<string>
+declare function drawPeople(members: readonly unknown[], change?: unknown): void
+declare function randomUUID(): string
