@@ -1,7 +1,14 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', client: 'src/client/index.ts', redis: 'src/adapters/redis.ts', testing: 'src/testing.ts' },
+  entry: {
+    index: 'src/index.ts',
+    client: 'src/client/index.ts',
+    redis: 'src/adapters/redis.ts',
+    testing: 'src/testing.ts',
+    emitter: 'src/emitter.ts',
+    react: 'src/react/index.ts'
+  },
   format: ['esm', 'cjs'],
   dts: true,
   // Maps point into src/ for stack traces and debuggers but carry no copy of it: the package ships no sources.
@@ -11,7 +18,5 @@ export default defineConfig({
   },
   clean: true,
   target: 'node20',
-  splitting: false,
-  // The client applies JSON Patches in the browser, where a bare import cannot be resolved: bundled in.
-  noExternal: [/^fast-json-patch/]
+  splitting: false
 })

@@ -41,8 +41,8 @@ export {
   type RealtimeErrorClass,
   type RealtimeFastifyError
 } from './errors.js'
-export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
-export { agentEvents, defineEvents } from './events.js'
+export type { AckOf, AgentEvents, EventData, EventOf, EventRegistry, MessageRegistry, MessageSpec } from './events.js'
+export { agentEvents, defineEvents, defineMessages } from './events.js'
 export type {
   AuthenticatedUser,
   AuthorizeContext,
@@ -50,6 +50,7 @@ export type {
   Limits,
   PresenceInfoContext,
   RealtimeOptions,
+  ServerApiOptions,
   SnapshotContext
 } from './options.js'
 export type { OriginMatcher, OriginOption } from './origins.js'

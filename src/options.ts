@@ -2,8 +2,12 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
+import { boolean, duration, fail, nonNegativeInt, plainObject, positiveInt } from './option-checks.js'
 import { type OriginOption, type OriginPolicy, resolveOrigins } from './origins.js'
+import { resolveServerApi, type ServerApiOptions, type ServerApiSettings } from './server-api-options.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
+
+export type { ServerApiOptions, ServerApiSettings } from './server-api-options.js'
 
 /**
  * What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? `subscribe`: receive the room's
@@ -128,6 +132,11 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * document's `{ title, version, description }`. Default `false` (the method works either way).
    */
   asyncapi?: boolean | AsyncApiInfo
+  /**
+   * The HTTP server API under `<path>/api/`, for agents and workers outside this process (see `ServerApiOptions`).
+   * Off unless given, with `keys` or `verify`.
+   */
+  serverApi?: ServerApiOptions
 }
 
 /** A verification key for a token, found from its decoded `header` and `payload` (a JWKS lookup). */
@@ -265,36 +274,11 @@ export interface ResolvedOptions {
   readonly batch: boolean
   readonly metrics: MetricsSettings | undefined
   readonly asyncapi: { readonly route: boolean; readonly info: AsyncApiInfo }
+  readonly serverApi: ServerApiSettings | undefined
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
 export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
-
-function fail(option: string, expected: string, value: unknown): never {
-  const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
-  throw new FST_REALTIME_INVALID_OPTION(`option "${option}" must be ${expected} (got ${got})`)
-}
-
-const MAX_TIMER = 2 ** 31 - 1
-
-/** A duration in ms that a timer can hold: 1 to 2^31 − 1 (about 24.8 days). */
-function duration(option: string, value: unknown, fallback: number): number {
-  const ms = positiveInt(option, value, fallback)
-  if (ms > MAX_TIMER) fail(option, `at most ${MAX_TIMER} ms`, value)
-  return ms
-}
-
-function positiveInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(option, 'a positive integer', value)
-  return value
-}
-
-function nonNegativeInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(option, 'a non-negative integer', value)
-  return value
-}
 
 function resolveHistory(value: unknown): ResolvedOptions['history'] {
   const given = plainObject('history', value)
@@ -314,18 +298,6 @@ function resolveHistory(value: unknown): ResolvedOptions['history'] {
           }
         }
   return Object.freeze({ size, ttl, forRoom })
-}
-
-function boolean(option: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') fail(option, 'a boolean', value)
-  return value
-}
-
-function plainObject(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object', value)
-  return value as Record<string, unknown>
 }
 
 const LIMIT_KEYS = Object.keys(defaults.limits) as (keyof Limits)[]
@@ -379,7 +351,8 @@ const KNOWN = new Set([
   'coalesce',
   'batch',
   'metrics',
-  'asyncapi'
+  'asyncapi',
+  'serverApi'
 ])
 
 const ADAPTER_METHODS = [
@@ -565,6 +538,7 @@ export function resolveOptions(
     coalesce: resolveCoalesce(opts.coalesce),
     batch: boolean('batch', opts.batch, false),
     metrics: resolveMetrics(opts.metrics),
-    asyncapi: resolveAsyncApi(opts.asyncapi)
+    asyncapi: resolveAsyncApi(opts.asyncapi),
+    serverApi: resolveServerApi(opts.serverApi)
   })
 }

@@ -6,8 +6,10 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
+import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
-import type { EventRegistry } from './events.js'
+import { dataSchemaOf, type EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { plugAgentFeatures } from './server/agent.js'
@@ -46,6 +48,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await adapter.close?.()
   })
   await hub.control.start()
+  listenForDisconnects(hub)
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
@@ -85,13 +88,15 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
-  const verify = createVerifier(fastify, opts.jwt?.secret)
+  const credentials = opts.serverApi === undefined ? undefined : serverCredentials(opts.serverApi)
+  // Server API credentials are refused wherever user tokens are taken.
+  const verify = refuseServerCredentials(createVerifier(fastify, opts.jwt?.secret), credentials)
 
   const api: RealtimeApi = {
     emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
     stream: (room, event, options) => openStream(hub, room, event, options),
     state: ((room: string, options?: StateOptions) => openState(hub, room, options)) as RealtimeApi['state'],
-    handle: (type, schema, handler) => hub.handle(type, schema, handler),
+    handle: (type: string, schema: unknown, handler: unknown) => hub.handle(type, dataSchemaOf(schema), handler),
     request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
     join: (target, room, options) => hub.memberships.join(target, room, options),
@@ -118,6 +123,15 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     url: opts.path,
     websocket: true,
     preValidation: [createAuthenticate(opts, verify, hub), hub.memberships.atConnect],
+    // A browser's WebSocket cannot see why an upgrade failed; the client asks with a plain GET, which gets the same
+    // refusal. Any page may read its own refusal (it names only its origin or token problem; no credentials).
+    onSend: async (request, reply, payload) => {
+      const origin = request.headers.origin
+      if (origin !== undefined && reply.statusCode >= 400 && !reply.hasHeader('access-control-allow-origin')) {
+        reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      }
+      return payload
+    },
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
@@ -148,6 +162,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     const cors = routeCors(fastify, url, ['GET'], opts.cors ? opts.origins : undefined)
     fastify.get(url, { onRequest: cors }, async () => api.asyncapi())
   }
+
+  if (credentials !== undefined) await registerServerApi(fastify, { opts, credentials, hub, agent, api })
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)

@@ -1,7 +1,7 @@
 import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AgentEvents, EventRegistry } from './events.js'
+import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { JsonPatchOperation, PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -207,8 +207,12 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    */
   state<S extends TSchema>(room: string, options: StateOptions<S> & { schema: S }): StateHandle<Static<S>>
   state<T = unknown>(room: string, options?: StateOptions): StateHandle<T>
-  /** Registers a client→server message type. The handler's return value is the `ack`. */
+  /**
+   * Registers a client→server message type. The handler's return value is the `ack`. Given a `defineMessages`
+   * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.
+   */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
+  handle<D extends TSchema, A extends TSchema>(type: string, spec: MessageSpec<D, A>, handler: Handler<Static<D>, Static<A>>): void
   /**
    * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
    * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.

@@ -27,7 +27,10 @@ t.test('npm pack ships the builds, types and docs, and no tests or sources', asy
     'dist/client.d.ts',
     'dist/testing.js',
     'dist/testing.cjs',
-    'dist/testing.d.ts'
+    'dist/testing.d.ts',
+    'dist/emitter.js',
+    'dist/emitter.cjs',
+    'dist/emitter.d.ts'
   ]) {
     t.ok(files.includes(needed), `ships ${needed}`)
   }

@@ -1,5 +1,5 @@
-import { applyPatch, type Operation } from 'fast-json-patch/commonjs/core.js'
 import type { JsonPatchOperation, StateSnapshot } from '../protocol/messages.js'
+import { applyJsonPatch } from './json-patch.js'
 
 /** Called with a state room's value: a new object on every change, and the patch that made it (none for a whole value). */
 export type StateListener<T = unknown> = (value: T | undefined, ops: readonly JsonPatchOperation[] | undefined) => void
@@ -50,7 +50,7 @@ export class StateRooms {
     let value: unknown
     // Validated: an operation that does not fit the value held means the two have parted; never apply it halfway.
     try {
-      value = applyPatch(data.version === 1 ? null : was?.value, data.ops as Operation[], true, false).newDocument
+      value = applyJsonPatch(data.version === 1 ? null : was?.value, data.ops)
     } catch {
       return false
     }

@@ -1,7 +1,9 @@
-// What the published declarations promise beyond the README: error classes keep their codes and statuses, and
-// `app.jwt` is typed without importing @fastify/jwt. Compiled against the packed package in every moduleResolution.
+// What the published declarations promise beyond the README: error classes keep their codes and statuses, `app.jwt` is
+// typed without importing @fastify/jwt, and the emitter is typed by its registry. Compiled against the packed package
+// in every moduleResolution.
 import Fastify from 'fastify'
 import realtime, { FST_REALTIME_INVALID_OPTION, FST_REALTIME_UNAUTHORIZED, RealtimeError } from 'fastify-realtime'
+import { createEmitter, type Emitter } from 'fastify-realtime/emitter'
 
 const unauthorized = new FST_REALTIME_UNAUTHORIZED('no token')
 const code: 'FST_REALTIME_UNAUTHORIZED' = unauthorized.code
@@ -16,5 +18,11 @@ await app.register(realtime, { jwt: { secret: 'x'.repeat(32) } })
 const token: string = app.jwt.sign({ sub: 'u1' })
 // @ts-expect-error app.jwt is @fastify/jwt's decorator, not any
 app.jwt.signEverything()
+
+// The emitter is typed by the registry (the agentEvents preset here), not any.
+const emitter: Emitter = await createEmitter({ redis: 'redis://127.0.0.1:6379' })
+await emitter.emit('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: 'hi' } })
+// @ts-expect-error not an event of the registry
+await emitter.emit('workflow:1', { type: 'invoice:lost', data: {} })
 
 export { called, caught, code, status, token, wrongCode }

@@ -5,6 +5,7 @@ declare const realtime: typeof import('fastify-realtime').default
 declare const Type: typeof import('fastify-realtime').Type
 declare const defineEvents: typeof import('fastify-realtime').defineEvents
 declare const agentEvents: typeof import('fastify-realtime').agentEvents
+declare const events: typeof import('./server/realtime.js').events
 declare const secret: string
 declare const jwt: { secret: string }
 declare const connectionId: string
