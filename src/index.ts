@@ -3,6 +3,7 @@ export { Type } from '@sinclair/typebox'
 export type {
   Adapter,
   AdapterHandler,
+  DocumentCommit,
   HistoryPolicy,
   HistoryResult,
   Outgoing,
@@ -10,6 +11,7 @@ export type {
   PresenceEntry,
   PresenceMember,
   Publication,
+  StateDocument,
   StreamPosition
 } from './adapters/adapter.js'
 export { memoryAdapter } from './adapters/memory.js'
@@ -24,6 +26,7 @@ export {
   FST_REALTIME_INVALID_HANDLER,
   FST_REALTIME_INVALID_OPTION,
   FST_REALTIME_INVALID_REGISTRY,
+  FST_REALTIME_INVALID_STATE,
   FST_REALTIME_NO_TARGET,
   FST_REALTIME_REGISTRATION_ORDER,
   FST_REALTIME_REQUEST_DISCONNECTED,
@@ -72,6 +75,9 @@ export type {
   RegisteredEvents,
   RequestOptions,
   RunTarget,
+  StateChange,
+  StateHandle,
+  StateOptions,
   StreamHandle,
   StreamOptions
 } from './types.js'

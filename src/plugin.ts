@@ -24,9 +24,10 @@ import { Hub } from './server/hub.js'
 import { emitTo, kRooms, type RequestWithRooms } from './server/memberships.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import { guardRegistrationOrder } from './server/order.js'
+import { openState } from './server/state-rooms.js'
 import { openStream } from './server/streams.js'
 import { wsTransport } from './server/ws-transport.js'
-import { type EmitOptions, type EmitTarget, kPath, type RealtimeApi, type RealtimeUser } from './types.js'
+import { type EmitOptions, type EmitTarget, kPath, type RealtimeApi, type RealtimeUser, type StateOptions } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
 
@@ -98,6 +99,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const api: RealtimeApi = {
     emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
     stream: (room, event, options) => openStream(hub, room, event, options),
+    state: ((room: string, options?: StateOptions) => openState(hub, room, options)) as RealtimeApi['state'],
     handle: (type: string, schema: unknown, handler: unknown) => hub.handle(type, dataSchemaOf(schema), handler),
     request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,

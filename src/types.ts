@@ -3,7 +3,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
 import type { AguiApi } from './ag-ui/route.js'
 import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
-import type { PresenceMember } from './protocol/messages.js'
+import type { JsonPatchOperation, PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
 export const kPath: unique symbol = Symbol.for('fastify-realtime.path') as never
@@ -31,6 +31,36 @@ export interface StreamHandle {
    * and closes the stream for late joiners. Resolves with the event's position.
    */
   end(): Promise<EmitResult>
+}
+
+export interface StateOptions<S extends TSchema = TSchema> {
+  /** A TypeBox schema the whole value must match after every change; a change that breaks it is refused. */
+  schema?: S
+  /** Milliseconds the state is kept after its last change. Default: the room's history ttl. */
+  ttl?: number
+}
+
+/** What `set()` and `patch()` resolve with. */
+export interface StateChange {
+  /** The version the value has now. */
+  readonly version: number
+  /** The JSON Patch the room's subscribers were sent (empty when the value did not change). */
+  readonly ops: readonly JsonPatchOperation[]
+  /** The `state_patch` event's position in the room; undefined when nothing changed, so nothing was sent. */
+  readonly event: EmitResult | undefined
+}
+
+/** The handle `app.realtime.state()` returns. */
+export interface StateHandle<T = unknown> {
+  readonly room: string
+  /** The version this handle last read or made (0 before that, or while the room has no state). */
+  readonly version: number
+  /** The room's value as every instance shares it; undefined while the room has none. */
+  get(): Promise<T | undefined>
+  /** Replaces the value; subscribers get the JSON Patch from the previous one. */
+  set(value: T): Promise<StateChange>
+  /** Applies RFC 6902 operations to the value (to `{}` while the room has none); subscribers get them as they are. */
+  patch(ops: readonly JsonPatchOperation[]): Promise<StateChange>
 }
 
 /** The verified JWT payload of a connection. `sub` is the user id. */
@@ -171,6 +201,13 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
    * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
    */
   stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
+  /**
+   * A state room: one JSON value shared by every instance, with `get()`, `set(value)`, `patch(ops)` and `version`.
+   * Subscribers get the value in `subscribed` (`data.state`), then each change as a JSON Patch (`state_patch`). With
+   * `schema`, the whole value is checked after each change and a change that breaks it is refused (typed by it, too).
+   */
+  state<S extends TSchema>(room: string, options: StateOptions<S> & { schema: S }): StateHandle<Static<S>>
+  state<T = unknown>(room: string, options?: StateOptions): StateHandle<T>
   /**
    * Registers a client→server message type. The handler's return value is the `ack`. Given a `defineMessages`
    * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.

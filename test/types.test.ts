@@ -17,6 +17,10 @@ t.test('the test client is typed by the merged registry and the handle() schemas
   t.same(diagnose('test/types/testing.ts'), [])
 })
 
+t.test('a state room is typed by its schema or by the caller, on the server and in the client', async (t) => {
+  t.same(diagnose('test/types/state.ts'), [])
+})
+
 t.test('a wrong event name and a wrong payload do not compile', async (t) => {
   const errors = diagnose('test/types/negative-control.ts')
   t.equal(errors.length, 2, errors.join('\n'))

@@ -103,6 +103,31 @@ export type { PresenceChange, PresenceMember }
 /** Changes to a room's shared state: a string sets the field, `null` deletes it. */
 export type StateChanges = Readonly<Record<string, string | null>>
 
+/**
+ * The value of a state room (`app.realtime.state()`), as the adapter keeps it. The plugin serializes and parses the
+ * value; the adapter stores the string as it is.
+ */
+export interface StateDocument {
+  /** Names one run of `version`: a new one is chosen when a room with no document (or an expired one) gets one. */
+  readonly epoch: string
+  /** The number of changes the document has had in `epoch`: 1 for its first value. */
+  readonly version: number
+  /** The value, serialized JSON. */
+  readonly value: string
+}
+
+/** One change of a state room's document, and the `state_patch` event that tells it. */
+export interface DocumentCommit {
+  /** The document the change was computed against: its epoch and version, or undefined when the room had none. */
+  readonly base: { readonly epoch: string; readonly version: number } | undefined
+  /** The document after the change: the base's epoch and version + 1 (or a new epoch and version 1). */
+  readonly next: StateDocument
+  /** The event that carries the change, stamped, stored and delivered as `publish` does with a non-volatile event. */
+  readonly event: Extract<Outgoing, { readonly volatile: false }>
+  /** Milliseconds the document is kept after this change. */
+  readonly ttl: number
+}
+
 /** Where an adapter logs what it cannot report otherwise (a lost connection, a failed background call): the app's logger. */
 export interface AdapterLog {
   info(obj: object, msg: string): void
@@ -197,6 +222,27 @@ export interface Adapter {
    * false and changes nothing. Of several callers taking one field at once, exactly one gets true.
    */
   stateTake(room: string, field: string, changes: StateChanges, ttl: number): Promise<boolean>
+
+  /*
+   * A state room's document: one JSON value and its version, shared by every instance (`app.realtime.state()`). Every
+   * change is a compare-and-set of the whole document together with the publication of its patch, so the patches a
+   * client receives come in version order and two instances changing one room at once never lose an update: the
+   * second commit fails, and its caller reads the document again and computes its change against the first one.
+   * The document is separate from the room's history and its shared state: a new epoch of the room keeps it, and it
+   * goes `ttl` ms after its last change. Both methods are optional, together: without them `app.realtime.state()`
+   * refuses to open a state room, and every other feature works as before.
+   */
+
+  /** The room's document, or undefined when it has none (never set, or expired). */
+  documentRead?(room: string): Promise<StateDocument | undefined>
+
+  /**
+   * If the room's document is still `commit.base` (the same epoch and version; none at all when `base` is undefined):
+   * stores `commit.next`, keeps it `commit.ttl` ms, and publishes `commit.event` exactly as `publish` would (rule 1),
+   * all in one atomic step, and resolves with the event's position. Otherwise changes nothing, publishes nothing and
+   * resolves undefined: the document moved on since it was read. Of several commits on one base, exactly one succeeds.
+   */
+  documentCommit?(room: string, commit: DocumentCommit, policy: HistoryPolicy): Promise<StreamPosition | undefined>
 
   /**
    * Stops delivering publications and releases what the adapter created (connections, timers). A client the

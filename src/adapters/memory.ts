@@ -9,6 +9,7 @@ import type {
   PresenceMember,
   Publication,
   StateChanges,
+  StateDocument,
   StreamPosition
 } from './adapter.js'
 import { ttlTimer } from './ttl-timer.js'
@@ -89,12 +90,15 @@ export function memoryAdapter(): Adapter {
   const streams = new Map<string, Stream>()
   const presence = new Map<string, Map<string, Present>>()
   const states = new Map<string, State>()
+  /** State rooms' documents, each kept until `expiresAt`. */
+  const documents = new Map<string, { doc: StateDocument; expiresAt: number }>()
   let handler: AdapterHandler | undefined
 
   const sweep = (): void => {
     const now = Date.now()
     for (const [name, stream] of streams) if (stream.expired(now)) streams.delete(name)
     for (const [name, state] of states) if (state.expiresAt <= now) states.delete(name)
+    for (const [name, held] of documents) if (held.expiresAt <= now) documents.delete(name)
   }
 
   // A stream nobody holds goes at most 1.5 ttl after its last activity.
@@ -110,6 +114,28 @@ export function memoryAdapter(): Adapter {
     }
     s.policy = policy
     return s
+  }
+
+  /** Stamps, stores and hands over a non-volatile event, synchronously: one step, as `publish` and a commit need. */
+  const stamp = (name: string, event: { head: string; tail: string; immediate?: boolean }, policy: HistoryPolicy): StreamPosition => {
+    const now = Date.now()
+    const s = stream(name, policy, now)
+    const seq = ++s.seq
+    const pub: Publication = {
+      room: name,
+      seq,
+      epoch: s.epoch,
+      frame: Buffer.from(event.head + seq + event.tail),
+      immediate: event.immediate === true
+    }
+    s.append(pub, now)
+    if (s.subscribed) handler?.publication(pub)
+    return { seq, epoch: s.epoch }
+  }
+
+  const documentOf = (name: string): StateDocument | undefined => {
+    const held = documents.get(name)
+    return held !== undefined && held.expiresAt > Date.now() ? held.doc : undefined
   }
 
   /** Creates the room's state on its first write; the sweeper drops it once it expired. */
@@ -157,18 +183,7 @@ export function memoryAdapter(): Adapter {
           handler?.publication({ room: name, seq: 0, epoch: '', frame: Buffer.from(event.frame), immediate: event.immediate === true })
         return { seq: s.seq, epoch: s.epoch }
       }
-      const s = stream(name, policy, now)
-      const seq = ++s.seq
-      const pub: Publication = {
-        room: name,
-        seq,
-        epoch: s.epoch,
-        frame: Buffer.from(event.head + seq + event.tail),
-        immediate: event.immediate === true
-      }
-      s.append(pub, now)
-      if (s.subscribed) handler?.publication(pub)
-      return { seq, epoch: s.epoch }
+      return stamp(name, event, policy)
     },
 
     async subscribe(name, policy) {
@@ -251,6 +266,18 @@ export function memoryAdapter(): Adapter {
       if (states.get(name)?.fields.has(field) !== true) return false
       apply(name, { ...changes, [field]: null }, ttl)
       return true
+    },
+
+    async documentRead(name) {
+      return documentOf(name)
+    },
+
+    async documentCommit(name, { base, next, event, ttl }, policy) {
+      const held = documentOf(name)
+      if (held?.epoch !== base?.epoch || held?.version !== base?.version) return undefined
+      documents.set(name, { doc: next, expiresAt: Date.now() + ttl })
+      sweeper.watch(ttl)
+      return stamp(name, event, policy)
     },
 
     async close() {

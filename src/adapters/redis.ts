@@ -41,6 +41,7 @@ export interface RedisAdapterOptions {
  *   <prefix>{room}:pz       sorted set: connection id → expiry (ms)
  *   <prefix>{room}:ph       hash: connection id → {"u": user, "i": info}
  *   <prefix>{room}:state    hash: the room's shared state (open streams, pending questions), kept ttl after a write
+ *   <prefix>{room}:doc      hash: a state room's document: e (epoch), v (version), j (the value), kept ttl after a change
  * Channel: <prefix>ch:<room>, message `<epoch> <seq> <frame>` (epoch empty and seq 0 for a volatile event).
  */
 
@@ -57,26 +58,49 @@ end
 `
 
 /**
- * KEYS meta, stream; ARGV channel, epoch candidate, volatile, head or frame, tail, size, ttl, now, mark ('!' for an
- * immediate event, else ''). The message is `<epoch> <seq><mark> <frame>`.
+ * Stamps a non-volatile event with the room's next seq, keeps it in the history and publishes it as
+ * `<epoch> <seq><mark> <frame>` (mark '!' for an immediate event, else ''). Shared by PUBLISH and DOCUMENT_COMMIT.
  */
-const PUBLISH = `${ENSURE}
+const STAMP = `${ENSURE}
+local function stamp(meta, stream, channel, candidate, head, tail, size, ttl, now, mark)
+  local epoch = ensure(meta, stream, candidate, ttl)
+  local seq = redis.call('HINCRBY', meta, 'seq', 1)
+  local frame = head .. seq .. tail
+  if tonumber(size) > 0 then
+    redis.call('XADD', stream, 'MAXLEN', size, seq .. '-0', 't', now, 'f', frame)
+    redis.call('PEXPIRE', stream, ttl)
+  end
+  redis.call('PEXPIRE', meta, ttl)
+  redis.call('PUBLISH', channel, epoch .. ' ' .. seq .. mark .. ' ' .. frame)
+  return {seq, epoch}
+end
+`
+
+/** KEYS meta, stream; ARGV channel, epoch candidate, volatile, head or frame, tail, size, ttl, now, mark. */
+const PUBLISH = `${STAMP}
 if ARGV[3] == '1' then
   redis.call('PUBLISH', ARGV[1], ' 0' .. ARGV[9] .. ' ' .. ARGV[4])
   local epoch = redis.call('HGET', KEYS[1], 'epoch')
   if not epoch then return {0, ''} end
   return {tonumber(redis.call('HGET', KEYS[1], 'seq')), epoch}
 end
-local epoch = ensure(KEYS[1], KEYS[2], ARGV[2], ARGV[7])
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local frame = ARGV[4] .. seq .. ARGV[5]
-if tonumber(ARGV[6]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[6], seq .. '-0', 't', ARGV[8], 'f', frame)
-  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+return stamp(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+`
+
+/**
+ * KEYS meta, stream, doc; ARGV channel, epoch candidate, head, tail, size, ttl, now, mark, base epoch ('' for none),
+ * base version, next epoch, next version, value, document ttl. Returns {-1} when the document is not the base.
+ */
+const DOCUMENT_COMMIT = `${STAMP}
+local held = redis.call('HMGET', KEYS[3], 'e', 'v')
+if ARGV[9] == '' then
+  if held[1] then return {-1, ''} end
+elseif held[1] ~= ARGV[9] or held[2] ~= ARGV[10] then
+  return {-1, ''}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. seq .. ARGV[9] .. ' ' .. frame)
-return {seq, epoch}
+redis.call('HSET', KEYS[3], 'e', ARGV[11], 'v', ARGV[12], 'j', ARGV[13])
+redis.call('PEXPIRE', KEYS[3], ARGV[14])
+return stamp(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 `
 
 /** KEYS meta, stream; ARGV epoch candidate, since ('' for none), epoch ('' for none), ttl, now. */
@@ -219,6 +243,7 @@ const SCRIPTS = {
   stateWrite: script(STATE_WRITE),
   stateClaim: script(STATE_CLAIM),
   stateTake: script(STATE_TAKE),
+  documentCommit: script(DOCUMENT_COMMIT),
   keepalive: script(KEEPALIVE)
 }
 
@@ -289,6 +314,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
   const pz = (room: string): string => `${prefix}{${room}}:pz`
   const ph = (room: string): string => `${prefix}{${room}}:ph`
   const state = (room: string): string => `${prefix}{${room}}:state`
+  const doc = (room: string): string => `${prefix}{${room}}:doc`
   const channel = (room: string): string => `${prefix}ch:${room}`
   const channelPrefix = Buffer.from(`${prefix}ch:`)
 
@@ -465,6 +491,34 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
 
     async stateTake(room, field, changes, ttl) {
       return (await run(SCRIPTS.stateTake, [state(room)], [ttl, field, ...triples(changes)])) === 1
+    },
+
+    async documentRead(room) {
+      // The three fields are written together, so the epoch stands for all of them.
+      const [epoch, version, value] = await (cmd as Redis).hmget(doc(room), 'e', 'v', 'j')
+      if (epoch === null) return undefined
+      return { epoch: epoch as string, version: Number(version), value: value as string }
+    },
+
+    async documentCommit(room, { base, next, event, ttl }, policy) {
+      const args = [
+        channel(room),
+        newEpoch(),
+        event.head,
+        event.tail,
+        policy.size,
+        policy.ttl,
+        Date.now(),
+        event.immediate === true ? '!' : '',
+        base?.epoch ?? '',
+        base?.version ?? 0,
+        next.epoch,
+        next.version,
+        next.value,
+        ttl
+      ]
+      const [seq, epoch] = (await run(SCRIPTS.documentCommit, [meta(room), stream(room), doc(room)], args)) as [number, string]
+      return seq < 0 ? undefined : { seq, epoch }
     },
 
     async close() {

@@ -1,6 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { EventRegistry, MessageRegistry } from '../events.js'
-import type { PresenceChange, PresenceMember } from '../protocol/messages.js'
+import type { JsonPatchOperation, PresenceChange, PresenceMember } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
 
 /**
@@ -193,6 +193,17 @@ export interface Subscription {
   unsubscribe(): void
 }
 
+/** A state room followed with `liveState()`. */
+export interface LiveState<T = unknown> {
+  readonly room: string
+  /** The value as it stands (a new object after each change); undefined until it arrived, or while the room has none. */
+  readonly value: T | undefined
+  /** The version of `value` (0 while there is none). */
+  readonly version: number
+  /** Stops calling the listener; the room is left when `liveState()` subscribed to it and no other listener remains. */
+  unsubscribe(): void
+}
+
 /** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
 export class RealtimeClientError extends Error {
   // Declared, not defined: a class field would cost the browser bundle a helper.
@@ -260,6 +271,17 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   onStateChange(listener: (state: ClientState, previous: ClientState, close?: CloseInfo) => void): () => void
   /** Adds a listener for connection failures (as the `onError` option). Returns a function that removes it. */
   onError(listener: (error: ConnectionError) => void): () => void
+  /**
+   * Follows a state room (the server's `app.realtime.state(room)`), subscribing to the room unless this client holds
+   * it already. `onChange` gets the value whenever it changes (a new object each time, so it suits React state) and
+   * the JSON Patch that made it (undefined when the value came whole, on subscribing or after a gap). A patch that
+   * does not follow the version held brings a fresh value from the server by itself.
+   */
+  liveState<T = unknown>(
+    room: string,
+    onChange: (value: T | undefined, ops: readonly JsonPatchOperation[] | undefined) => void,
+    options?: SubscribeOptions
+  ): LiveState<T>
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void
 }

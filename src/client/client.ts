@@ -25,6 +25,7 @@ import { backoff } from './backoff.js'
 import { type Calls, failCalls, settle, wait } from './calls.js'
 import { onDelta, onPresenceChange, onStream } from './features.js'
 import { onEvent, onRefused, onSubscribed, onUnsubscribed, type Rooms, sendSubscribe } from './rooms.js'
+import { StateRooms } from './state.js'
 import { clientApi } from './surface.js'
 import { CLOSE_KINDS, expiryOf, type Link, preflight, webSocketTransport } from './transport.js'
 import type { ClientTypeName, ServerTypeName } from './wire.js'
@@ -110,6 +111,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   const rooms: Rooms = {
     subs: new Map(),
     questionListeners: new Set(),
+    stateRooms: new StateRooms((listener, value, ops) => call((v) => listener(v, ops), value)),
     retryTimer: undefined,
     send: (frame) => link?.send(JSON.stringify(frame)),
     nextId,

@@ -1,10 +1,16 @@
-import type { DeltaMessage, HitlResolvedMessage, PresenceChangeMessage, SubscribedMessage } from '../protocol/messages.js'
+import type {
+  DeltaMessage,
+  HitlResolvedMessage,
+  PresenceChangeMessage,
+  StatePatchMessage,
+  SubscribedMessage
+} from '../protocol/messages.js'
 import { type PresenceChange, type PresenceMember, RealtimeClientError, type SubscribeOptions } from './api.js'
 import { deliver, type Rooms, type Sub, sendSubscribe } from './rooms.js'
 import type { ClientTypeName, ErrorCodeName, ServerTypeName } from './wire.js'
 
-// The features of a room beyond its events: token streams (a growing text), questions waiting for an answer, and
-// the members present. Each is rebuilt from `subscribed` after every (re)subscribe, then kept up by the frames.
+// The features of a room beyond its events: token streams (a growing text), questions waiting for an answer, the
+// value of a state room (state.ts), and the members present. Each is rebuilt from `subscribed` after every (re)subscribe, then kept up by the frames.
 
 /** A token stream of a room as the client assembles it. */
 export interface OpenStream {
@@ -66,6 +72,7 @@ export function onDelta(rooms: Rooms, frame: DeltaMessage): void {
 /** The room's streams and questions as they stand at `subscribed`; presence is asked for again. */
 export function onRoomSubscribed(rooms: Rooms, sub: Sub, { room, data }: SubscribedMessage): void {
   if (sub.options.onPresence !== undefined) askPresence(rooms, sub)
+  rooms.stateRooms.snapshot(room, data.state)
   // The room's open streams as they stand now: the text so far, which the deltas that follow extend.
   sub.streams = new Map()
   for (const stream of data.streams ?? []) onStream(rooms, room, stream)
@@ -141,14 +148,19 @@ function reportPresence(rooms: Rooms, sub: Sub, members: Map<string, PresenceMem
 }
 
 /**
- * What an event of a held room does to its features, in order: it may settle or open a question, or finish a stream.
- * False when it is not for the handlers (`hitl_resolved`).
+ * What an event of a held room does to its features, in order: it may change a state room, settle or open a question,
+ * or finish a stream. False when it is not for the handlers (`state_patch`, `hitl_resolved`).
  */
 export function onRoomEvent(
   rooms: Rooms,
   sub: Sub,
   frame: { type: string; room: string; id?: string; stream?: string; data: unknown; ts: string }
 ): boolean {
+  // A state room's change; one that does not follow the value held asks for the room again, as a gap does.
+  if (frame.type === ('state_patch' satisfies ServerTypeName)) {
+    if (!rooms.stateRooms.patch(frame.room, (frame as StatePatchMessage).data) && sub.pendingId === undefined) sendSubscribe(rooms, sub)
+    return false
+  }
   if (frame.type === ('hitl_resolved' satisfies ServerTypeName)) {
     if (sub.questions.delete((frame as HitlResolvedMessage).data.id)) questionsChanged(rooms)
     return false

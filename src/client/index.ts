@@ -14,6 +14,7 @@ export {
   type ClientState,
   type CloseInfo,
   type ConnectionError,
+  type LiveState,
   type MessageAck,
   type MessageData,
   type Position,
@@ -29,4 +30,5 @@ export {
 } from './api.js'
 export { type BackoffOptions, backoff } from './backoff.js'
 export { createClient } from './client.js'
+export type { StateListener } from './state.js'
 export type { Link, LinkEvents, Refusal, Transport } from './transport.js'

@@ -1,6 +1,7 @@
 import type { ErrorMessage, EventMessage, SubscribedMessage } from '../protocol/messages.js'
 import type { Position, PresenceChange, PresenceMember, RealtimeClientError, SubscribeOptions } from './api.js'
 import { type OpenQuestion, type OpenStream, onRoomEvent, onRoomSubscribed, questionsChanged } from './features.js'
+import type { StateRooms } from './state.js'
 import type { ClientTypeName, ErrorCodeName } from './wire.js'
 
 export interface Sub {
@@ -30,6 +31,8 @@ export interface Sub {
 export interface Rooms {
   readonly subs: Map<string, Sub>
   readonly questionListeners: Set<(questions: OpenQuestion[]) => void>
+  /** The value of each state room held (`liveState()`), from `subscribed` and `state_patch`. */
+  readonly stateRooms: StateRooms
   /** One timer for every subscribe refused as rate-limited: they are asked again together. */
   retryTimer: ReturnType<typeof setTimeout> | undefined
   /** Writes a frame now if the link is open (a subscribe is never queued: every `ready` sends them all again). */

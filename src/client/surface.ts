@@ -2,6 +2,7 @@ import type { ClientState, CloseInfo, ConnectionError, RealtimeClient } from './
 import { RealtimeClientError } from './api.js'
 import { answerQuestion, questionList } from './features.js'
 import { addSub, positions, type Rooms, removeSub, sendSubscribe } from './rooms.js'
+import type { StateListener } from './state.js'
 import type { ClientTypeName } from './wire.js'
 
 /** What the public client object reads and calls of a running client (`client.ts`). */
@@ -23,7 +24,7 @@ export interface Session {
 /** The object `createClient()` returns: the public methods over a running client. */
 export function clientApi(s: Session): RealtimeClient {
   const { rooms, request, typeHandlers, requestHandlers, stateListeners, errorListeners } = s
-  return {
+  const client: RealtimeClient = {
     get state() {
       return s.state()
     },
@@ -99,6 +100,24 @@ export function clientApi(s: Session): RealtimeClient {
       errorListeners.add(listener)
       return () => errorListeners.delete(listener)
     },
+    liveState(room, onChange, subOptions) {
+      const { stateRooms } = rooms
+      const owned = rooms.subs.has(room) ? undefined : client.subscribe(room, undefined, subOptions)
+      const stop = stateRooms.watch(room, onChange as StateListener)
+      return {
+        room,
+        get value() {
+          return stateRooms.value(room)?.value as never
+        },
+        get version() {
+          return stateRooms.value(room)?.version ?? 0
+        },
+        unsubscribe() {
+          if (!stop()) owned?.unsubscribe()
+        }
+      }
+    },
     close: s.close
   }
+  return client
 }

@@ -208,6 +208,15 @@ export const CATALOG: readonly CatalogEntry[] = Object.freeze([
     room: true,
     correlated: false,
     summary: 'A question of the room was answered, declined or timed out'
+  },
+  {
+    type: ServerType.StatePatch,
+    from: 'server',
+    key: 'statePatch',
+    schema: S.StatePatch,
+    room: true,
+    correlated: false,
+    summary: 'A change of a state room: a JSON Patch and the version it makes'
   }
 ] satisfies CatalogEntry[])
 

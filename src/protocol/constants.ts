@@ -43,7 +43,9 @@ export const ServerType = {
   /** Text appended to an open token stream, at an offset. Volatile. */
   Delta: 'delta',
   /** A question (`ask()`) of the room is settled: answered, declined or timed out. Kept in the history. */
-  HitlResolved: 'hitl_resolved'
+  HitlResolved: 'hitl_resolved',
+  /** A change of a state room (`app.realtime.state()`): a JSON Patch and the version it makes. Kept in the history. */
+  StatePatch: 'state_patch'
 } as const
 
 /** Every control type. An event registry may not use these names. */

@@ -33,6 +33,11 @@ export type ErrorMessage = Static<typeof S.ErrorReply>
 export type StreamMessage = Static<typeof S.StreamOpened>
 export type DeltaMessage = Static<typeof S.Delta>
 export type HitlResolvedMessage = Static<typeof S.HitlResolved>
+export type StatePatchMessage = Static<typeof S.StatePatch>
+/** One RFC 6902 JSON Patch operation, as `state_patch` carries it. */
+export type JsonPatchOperation = Static<typeof S.JsonPatchOperation>
+/** A state room's value in `subscribed`: `data.state`. */
+export type StateSnapshot = Static<typeof S.StateSnapshot>
 export type ServerControlMessage =
   | ReadyMessage
   | SubscribedMessage
@@ -43,6 +48,7 @@ export type ServerControlMessage =
   | StreamMessage
   | DeltaMessage
   | HitlResolvedMessage
+  | StatePatchMessage
 
 /**
  * A registry event delivered to a room's subscribers (`seq` is absent on volatile events). `id` marks a question

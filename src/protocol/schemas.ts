@@ -128,9 +128,35 @@ export const StreamState = Type.Object(
 )
 /** A question (`ask()`) waiting for its first answer. Answer it with `reply {id, room, data}`. */
 export const QuestionState = Type.Object({ id: Id, type: Type.String({ minLength: 1 }), data: Type.Unknown(), ts: Type.String() }, strict)
+/** One RFC 6902 operation: `op`, a JSON Pointer `path`, and `value` or `from` as the op needs. */
+export const JsonPatchOperation = Type.Object(
+  {
+    op: Type.Union([
+      Type.Literal('add'),
+      Type.Literal('remove'),
+      Type.Literal('replace'),
+      Type.Literal('move'),
+      Type.Literal('copy'),
+      Type.Literal('test')
+    ]),
+    path: Type.String(),
+    value: Type.Optional(Type.Unknown()),
+    from: Type.Optional(Type.String())
+  },
+  strict
+)
+/**
+ * A state room's value as it stands (`app.realtime.state()`). `version` counts its changes within `epoch`, which
+ * names one run of that count (a new one when the state expired and was set again).
+ */
+export const StateSnapshot = Type.Object(
+  { value: Type.Unknown(), version: Type.Integer({ minimum: 1 }), epoch: Type.String({ minLength: 1 }) },
+  strict
+)
 /**
  * `seq` is where the stream continues from: the next event of this subscription has `seq + 1`. `streams` and
- * `questions` list the room's open token streams and pending questions, when it has any.
+ * `questions` list the room's open token streams and pending questions, when it has any; `state` is the value of a
+ * state room, which the room's `state_patch` events change.
  */
 export const Subscribed = Type.Object(
   {
@@ -144,7 +170,8 @@ export const Subscribed = Type.Object(
         recovered: Type.Boolean(),
         snapshot: Type.Optional(Type.Unknown()),
         streams: Type.Optional(Type.Array(StreamState)),
-        questions: Type.Optional(Type.Array(QuestionState))
+        questions: Type.Optional(Type.Array(QuestionState)),
+        state: Type.Optional(StateSnapshot)
       },
       strict
     )
@@ -227,6 +254,24 @@ export const HitlResolved = Type.Object(
         answer: Type.Optional(Type.Unknown()),
         error: Type.Optional(ReplyError)
       },
+      strict
+    ),
+    ts: Type.String()
+  },
+  strict
+)
+/**
+ * A change of a state room: `ops` turn version `version - 1` of `epoch` into `version`. Version 1 is a whole value
+ * (one `replace` of the root), so it needs nothing before it. A patch that does not follow the client's version asks
+ * for a fresh `subscribed`. Kept in the history.
+ */
+export const StatePatch = Type.Object(
+  {
+    type: Type.Literal(ServerType.StatePatch),
+    room: Room,
+    seq: Type.Integer({ minimum: 1 }),
+    data: Type.Object(
+      { version: Type.Integer({ minimum: 1 }), epoch: Type.String({ minLength: 1 }), ops: Type.Array(JsonPatchOperation) },
       strict
     ),
     ts: Type.String()

@@ -6,6 +6,7 @@ import type {
   HitlResolvedMessage,
   PongMessage,
   ReadyMessage,
+  StatePatchMessage,
   SubscribedMessage,
   UnsubscribedMessage
 } from '../protocol/messages.js'
@@ -63,6 +64,12 @@ export function event(type: string, room: string, data: unknown, volatile: boole
 /** A question of the room is settled (kept in the history, written at once). */
 export function hitlResolved(room: string, data: HitlResolvedMessage['data']): Outgoing {
   return roomMessage(`{"type":"${ServerType.HitlResolved}","room":${JSON.stringify(room)}`, JSON.stringify(data), false, true)
+}
+
+/** A change of a state room (kept in the history); the adapter commits it together with the document. */
+export function statePatch(room: string, data: StatePatchMessage['data']): Extract<Outgoing, { readonly volatile: false }> {
+  const head = `{"type":"${ServerType.StatePatch}","room":${JSON.stringify(room)},"seq":`
+  return { volatile: false, head, tail: `,"data":${JSON.stringify(data)},"ts":"${now()}"}` }
 }
 
 /** A token stream opened in the room, with its state as stored (already JSON). Volatile. */

@@ -9,6 +9,7 @@ import { callHook } from './hooks.js'
 import type { Hub } from './hub.js'
 import { JoinTicket, type Room } from './room.js'
 import { openItems } from './state.js'
+import { stateItem } from './state-rooms.js'
 import { OutboundMessage } from './transport.js'
 
 type Resume = { since?: number; epoch?: string }
@@ -136,7 +137,10 @@ export class Subscriptions {
    * ticket collects: a stream's text or a question missing from it arrives through the ticket instead.
    */
   private async openItems(name: string): Promise<object> {
-    return openItems(await this.hub.adapter.stateRead(name))
+    // State rooms (state-rooms.ts): the room's value, which the `state_patch` events after it change.
+    const { adapter } = this.hub
+    const [state, doc] = await Promise.all([adapter.stateRead(name), adapter.documentRead?.(name)])
+    return { ...openItems(state), ...stateItem(doc) }
   }
 
   /** The part of a subscribe after `authorize`, while the ticket collects the room's publications. */

@@ -1,7 +1,7 @@
 // The adapter contract (src/adapters/adapter.ts), as one suite every adapter must pass.
 import { setTimeout as delay } from 'node:timers/promises'
 import type { Test } from 'tap'
-import type { Adapter, AdapterHandler, HistoryPolicy, Outgoing, Publication } from '../../src/adapters/adapter.js'
+import type { Adapter, AdapterHandler, DocumentCommit, HistoryPolicy, Outgoing, Publication } from '../../src/adapters/adapter.js'
 
 export interface ContractTarget {
   /** A fresh adapter; with `shared`, every adapter made for one test sees the same rooms (one Redis). */
@@ -28,6 +28,14 @@ async function started(t: Test, target: ContractTarget): Promise<{ adapter: Adap
 
 const event = (text: string): Outgoing => ({ volatile: false, head: '{"type":"t","room":"r","seq":', tail: `,"data":"${text}"}` })
 const volatile = (text: string): Outgoing => ({ volatile: true, frame: `{"type":"v","room":"r","data":"${text}"}` })
+
+/** A commit of version `version` (value `v<version>`) on top of `version - 1`, with its event. */
+const commitOf = (version: number, epoch = 'e1', ttl = 60_000): DocumentCommit => ({
+  base: version === 1 ? undefined : { epoch, version: version - 1 },
+  next: { epoch, version, value: `"v${version}"` },
+  event: { volatile: false, head: '{"type":"state_patch","room":"d","seq":', tail: `,"data":${version}}` },
+  ttl
+})
 
 async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
   const end = Date.now() + ms
@@ -241,7 +249,68 @@ export function adapterContract(t: Test, target: ContractTarget): void {
     t.equal(await adapter.stateClaim('sx', 'long', 'new', 100), 'new', 'and can be claimed afresh')
   })
 
+  t.test('documents: a commit on the stored version stores and publishes; one on any other changes nothing', async (t) => {
+    const { adapter, seen } = await started(t, target)
+    const read = adapter.documentRead?.bind(adapter) as NonNullable<Adapter['documentRead']>
+    const commit = adapter.documentCommit?.bind(adapter) as NonNullable<Adapter['documentCommit']>
+    await adapter.subscribe('d', policy)
+    t.equal(await read('d'), undefined, 'no document yet')
+    t.equal(await commit('d', commitOf(2), policy), undefined, 'a base that is not there is refused')
+    const first = await commit('d', commitOf(1), policy)
+    t.equal(first?.seq, 1, 'the first commit is published as the room’s next event')
+    t.equal(await commit('d', commitOf(1), policy), undefined, 'a second first version is refused')
+    t.same(await read('d'), { epoch: 'e1', version: 1, value: '"v1"' })
+    t.equal((await commit('d', { ...commitOf(2), event: { ...commitOf(2).event, immediate: true } }, policy))?.seq, 2)
+    t.equal(await commit('d', commitOf(2), policy), undefined, 'a commit on an old version is refused')
+    t.equal(await commit('d', commitOf(3, 'other'), policy), undefined, 'and one on another epoch')
+    t.same(await read('d'), { epoch: 'e1', version: 2, value: '"v2"' })
+    await until(() => seen.length === 2, 'two publications')
+    t.same(
+      seen.map((p) => p.frame.toString()),
+      ['{"type":"state_patch","room":"d","seq":1,"data":1}', '{"type":"state_patch","room":"d","seq":2,"data":2}'],
+      'only the commits that stored were published'
+    )
+    t.same(
+      seen.map((p) => p.immediate === true),
+      [false, true],
+      'an immediate event is marked so, as by publish'
+    )
+    const history = await adapter.history('d', { since: 0, epoch: first?.epoch }, policy)
+    t.equal(history.events?.length, 2, 'and kept in the history')
+    t.equal(await read('elsewhere'), undefined, "another room's document is its own")
+  })
+
+  t.test('a document goes ttl after its last commit, and then a first version may start again', async (t) => {
+    const { adapter } = await started(t, target)
+    const read = adapter.documentRead?.bind(adapter) as NonNullable<Adapter['documentRead']>
+    const commit = adapter.documentCommit?.bind(adapter) as NonNullable<Adapter['documentCommit']>
+    t.ok(await commit('dx', commitOf(1, 'e1', 80), policy), 'stored')
+    await delay(200)
+    t.equal(await read('dx'), undefined, 'gone after its ttl')
+    t.ok(await commit('dx', commitOf(1, 'e2', 60_000), policy), 'a new first version')
+    t.same(await read('dx'), { epoch: 'e2', version: 1, value: '"v1"' })
+  })
+
   if (!target.shared) return
+
+  t.test('two instances committing on one version at once: exactly one stores, and only its event is published', async (t) => {
+    const a = await started(t, target)
+    const b = await started(t, target)
+    await a.adapter.subscribe('dr', policy)
+    const commits = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        ((i % 2 === 0 ? a : b).adapter.documentCommit as NonNullable<Adapter['documentCommit']>)('dr', commitOf(1), policy)
+      )
+    )
+    t.equal(commits.filter((c) => c !== undefined).length, 1, 'one commit won')
+    await a.adapter.publish('dr', event('marker'), policy)
+    await until(() => a.seen.some((p) => p.seq === 2), 'the marker')
+    t.same(
+      a.seen.map((p) => p.seq),
+      [1, 2],
+      'one state event, then the marker'
+    )
+  })
 
   t.test('two instances claiming or taking one field at once: exactly one wins, and both learn its value', async (t) => {
     const a = await started(t, target)
