@@ -44,6 +44,12 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   cors?: { origin?: string | readonly string[] } | false
   /** Protocol-level ping every `interval` ms; a client that has not answered within `timeout` ms is terminated. */
   heartbeat?: { interval?: number; timeout?: number }
+  /**
+   * The Server-Sent Events transport at `<path>/sse` (and `<path>/ticket`): `retry` is the reconnect delay the
+   * stream asks of `EventSource` (ms, default 1000), `ticketTtl` how long a ticket may wait before it is redeemed (ms,
+   * default 30 000). `false` serves WebSocket only.
+   */
+  sse?: { retry?: number; ticketTtl?: number } | false
   limits?: Partial<Limits>
   /** Validate `emit()` data against the registry at run time. Default `true`. */
   validate?: boolean
@@ -187,6 +193,7 @@ const defaults = {
   tokenExpiryGrace: 0,
   history: { size: 100, ttl: 5 * 60_000 },
   heartbeat: { interval: 25_000, timeout: 10_000 },
+  sse: { retry: 1000, ticketTtl: 30_000 },
   limits: {
     maxPayload: 64 * 1024,
     messagesPerSecond: 20,
@@ -213,6 +220,8 @@ export interface ResolvedOptions {
   readonly anyOrigin: boolean
   readonly registerCors: boolean
   readonly heartbeat: { readonly interval: number; readonly timeout: number }
+  /** Undefined when `sse: false`. */
+  readonly sse: { readonly retry: number; readonly ticketTtl: number } | undefined
   readonly limits: Readonly<Limits>
   readonly validate: boolean
   readonly requestTimeout: number
@@ -284,6 +293,15 @@ function boolean(option: string, value: unknown, fallback: boolean): boolean {
   return value
 }
 
+function resolveSse(value: unknown): ResolvedOptions['sse'] {
+  if (value === false) return undefined
+  const sse = plainObject('sse', value)
+  return Object.freeze({
+    retry: duration('sse.retry', sse.retry, defaults.sse.retry),
+    ticketTtl: duration('sse.ticketTtl', sse.ticketTtl, defaults.sse.ticketTtl)
+  })
+}
+
 function plainObject(option: string, value: unknown): Record<string, unknown> {
   if (value === undefined) return {}
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object', value)
@@ -343,6 +361,7 @@ const KNOWN = new Set([
   'authorize',
   'cors',
   'heartbeat',
+  'sse',
   'limits',
   'validate',
   'requestTimeout',
@@ -506,6 +525,7 @@ export function resolveOptions(
     anyOrigin: origins.includes('*'),
     registerCors: opts.cors !== false,
     heartbeat: Object.freeze(heartbeat),
+    sse: resolveSse(opts.sse),
     limits: Object.freeze(resolveLimits(opts.limits)),
     validate: boolean('validate', opts.validate, defaults.validate),
     requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),

@@ -10,12 +10,14 @@ import { asyncapiDocument } from './asyncapi.js'
 import type { EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
+import { SSE_SUFFIX } from './protocol/sse.js'
 import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { Hub } from './server/hub.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
+import { redactTicket as redactSseTicket, registerSse, type SseRoutes } from './server/sse-routes.js'
 import { openStream } from './server/streams.js'
 import { wsTransport } from './server/ws-transport.js'
 import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
@@ -28,7 +30,14 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
   const agent = plugAgentFeatures(hub)
-  if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
+  let sse: SseRoutes | undefined
+  // Every open connection is a WebSocket but the streams the SSE routes hold.
+  const stats = () => {
+    const core = hub.stats()
+    const streams = sse?.count() ?? 0
+    return { ...core, transports: { websocket: core.connections - streams, sse: streams } }
+  }
+  if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, stats)
   // Publications of the control room are signals between instances; every other one is the hub's.
   await adapter.init(
     {
@@ -83,6 +92,18 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
   const verify = createVerifier(fastify)
+  if (opts.sse !== undefined) {
+    const ssePath = `${path.replace(/\/$/, '')}${SSE_SUFFIX}`
+    const redactStream = redactQueryToken(ssePath)
+    const redactTicket = redactSseTicket(ssePath)
+    fastify.server.prependListener('request', redactStream)
+    fastify.server.prependListener('request', redactTicket)
+    fastify.addHook('onClose', async () => {
+      fastify.server.removeListener('request', redactStream)
+      fastify.server.removeListener('request', redactTicket)
+    })
+    sse = await registerSse(fastify, { opts, hub, verify })
+  }
 
   const api: RealtimeApi = {
     emit: (room, event, options) => hub.emit(room, event, options),
@@ -96,7 +117,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     run: (target, fn) => agent.runs.run(target, fn),
     cancel: (target) => agent.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
-    stats: () => hub.stats(),
+    stats,
     asyncapi: () =>
       asyncapiDocument({
         path,
@@ -140,8 +161,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 }
 
 /** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */
-async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, hub: Hub): Promise<Metrics> {
-  const metrics = await createMetrics(settings, () => hub.stats())
+async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, stats: RealtimeApi['stats']): Promise<Metrics> {
+  const metrics = await createMetrics(settings, stats)
   const { route } = settings
   if (route !== false && !fastify.hasRoute({ method: 'GET', url: route })) {
     const { registry } = metrics
