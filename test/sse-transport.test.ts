@@ -76,6 +76,10 @@ t.test('a reader that takes nothing is closed with 4008 past limits.bufferedByte
   }
   t.equal(app.realtime.stats().transports.sse, 0, 'the stream was closed')
   t.ok(logs.records().some((r) => r.msg === 'realtime slow consumer disconnected'))
+  // It reads nothing, so not even the end of the stream: it is cut a second later.
+  const closed = () => logs.records().some((r) => r.msg === 'realtime connection closed')
+  while (!closed() && Date.now() < until + 3000) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(closed(), 'the socket was cut')
   socket.destroy()
 })
 
@@ -156,7 +160,13 @@ t.test('sse: false serves WebSocket only; bad sse options name the option', asyn
     ['yes', /option "sse" must be an object/]
   ] as const) {
     const bad = Fastify()
-    await t.rejects(bad.register(realtime, { jwt: { secret: 'x'.repeat(32) }, sse: sse as never }).ready(), { message })
+    bad.register(realtime, { jwt: { secret: 'x'.repeat(32) }, sse: sse as never })
+    await t.rejects(
+      async () => {
+        await bad.ready()
+      },
+      { message }
+    )
     await bad.close()
   }
 })

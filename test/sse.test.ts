@@ -217,3 +217,14 @@ t.test('hostile input on the POST route: bad JSON, bad messages, oversize, flood
   await stream.closed()
   t.same(stream.closeEvent, { code: 4029, reason: 'rate limit exceeded' })
 })
+
+t.test('tickets waiting to be redeemed are bounded: past the bound a 503, and expired ones make room', async (t) => {
+  const app = await streamApp(t, { ...allowAll, sse: { ticketTtl: 1000 }, limits: { connections: 2 } })
+  const issue = () => fetch(`${baseUrl(app)}/ticket`, { method: 'POST', headers: { authorization: `Bearer ${sign('alice')}` } })
+  t.equal((await issue()).status, 200)
+  t.equal((await issue()).status, 200)
+  const full = await issue()
+  t.match({ status: full.status, body: await full.json() }, { status: 503, body: { code: 'FST_REALTIME_TICKETS_FULL' } })
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  t.equal((await issue()).status, 200)
+})
