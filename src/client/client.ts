@@ -12,6 +12,8 @@ import type {
 } from './api.js'
 import { RealtimeClientError } from './api.js'
 import { backoff } from './backoff.js'
+import type { FetchLike } from './sse-socket.js'
+import { DEFAULT_TRANSPORTS, TransportPicker } from './transports.js'
 
 /** A token stream of a room as the client assembles it. */
 interface OpenStream {
@@ -89,11 +91,12 @@ function expiryOf(token: string): number | undefined {
 export function createClient<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry>(
   options: ClientOptions<E, M>
 ): RealtimeClient<E, M> {
-  const found = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-  if (found === undefined) {
-    throw new TypeError('fastify-realtime/client: no WebSocket implementation found; in Node, pass `WebSocket` from the "ws" package')
-  }
-  const Impl: WebSocketConstructor = found
+  const globalFetch = (globalThis as { fetch?: FetchLike }).fetch
+  const transports = new TransportPicker(
+    options.transports ?? DEFAULT_TRANSPORTS,
+    options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
+    options.fetch ?? (globalFetch === undefined ? undefined : globalFetch.bind(globalThis))
+  )
   if (!/^wss?:\/\/./i.test(String(options.url))) {
     throw new TypeError(`fastify-realtime/client: url must be a ws:// or wss:// URL (got "${String(options.url)}")`)
   }
@@ -218,7 +221,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
       return
     }
     if (state === 'closed') return
-    const ws = new Impl(options.url, token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, `${BEARER_PREFIX}${token}`])
+    const ws = transports.open(options.url, token === undefined ? [SUBPROTOCOL] : [SUBPROTOCOL, `${BEARER_PREFIX}${token}`], token)
     socket = ws
     // A replaced socket has its handlers taken away (stopConnection), so these only ever see the current one.
     ws.onmessage = (ev) => {
@@ -600,6 +603,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   /** The socket closed (close() detaches it first, so this never runs after the client was closed). */
   function lost(code: number, _reason: string): void {
+    // A connection that never said `ready`: the network may not let this transport through; try the next one.
+    if (!ready) transports.failed()
     stopConnection()
     retryOrFinish(shouldReconnect(code))
   }
@@ -635,6 +640,9 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   return {
     get state() {
       return state
+    },
+    get transport() {
+      return transports.current
     },
     get connectionId() {
       return connectionId
