@@ -86,3 +86,25 @@ t.test('an SSE client sends, is answered, and resumes after the server cuts its 
   )
   t.equal(lastIds.length, 3, 'each new stream sent Last-Event-ID')
 })
+
+t.test('transports: a bad list or none this runtime can use is refused; a refused stream is a failed attempt', async (t) => {
+  t.throws(() => createClient({ url: 'ws://localhost/ws', transports: [] }), { name: 'TypeError', message: /transports must list/ })
+  t.throws(() => createClient({ url: 'ws://localhost/ws', transports: ['polling' as never] }), { message: /transports must list/ })
+  const saved = globalThis.fetch
+  ;(globalThis as { fetch?: unknown }).fetch = undefined
+  try {
+    t.throws(() => createClient({ url: 'ws://localhost/ws', transports: ['sse'] }), {
+      message: /no WebSocket implementation found and no fetch/
+    })
+  } finally {
+    globalThis.fetch = saved
+  }
+  const app = await streamApp(t, allowAll)
+  const address = app.server.address() as { port: number }
+  const states: string[] = []
+  const client = createClient({ url: `ws://127.0.0.1:${address.port}/ws`, token: 'not-a-token', transports: ['sse'], reconnect: false })
+  t.teardown(() => client.close())
+  client.onStateChange((state) => states.push(state))
+  await until(() => client.state === 'closed', 5000, 'the refused stream to end the client')
+  t.same(states, ['closed'])
+})
