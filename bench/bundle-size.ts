@@ -21,6 +21,8 @@ interface Contender {
   readonly pkg: string
   /** The entry module's source. Each exports `start` so tree-shaking keeps what an app really uses. */
   readonly source: string
+  /** Packages the app ships anyway (React for the React entry): not counted. */
+  readonly external?: readonly string[]
 }
 
 interface Result {
@@ -45,6 +47,26 @@ export function start(url, getToken) {
   client.onStateChange((state) => console.log(state))
   client.send('chat', { text: 'hello' }).then((ack) => console.log(ack))
   return client
+}
+`
+  },
+  {
+    // What the React bindings add on top of the client (React itself is the app's).
+    name: 'fastify-realtime/react',
+    pkg: '.',
+    external: ['react'],
+    source: `
+import { createElement as h } from 'react'
+import { RealtimeProvider, useConnection, useQuestions, useRoom, useStream } from ${JSON.stringify(join(root, 'src/react/index.ts'))}
+export function start(client) {
+  function Run() {
+    const { state } = useConnection()
+    const room = useRoom('room:lobby')
+    const stream = useStream('room:lobby')
+    const questions = useQuestions('room:lobby')
+    return h('p', null, state, room.events.length, stream.text, questions.length)
+  }
+  return h(RealtimeProvider, { client }, h(Run))
 }
 `
   },
@@ -86,8 +108,9 @@ async function versionOf(pkg: string): Promise<string> {
 }
 
 /** Bundles one entry file; the same settings for every contender. */
-async function bundle(entry: string): Promise<Uint8Array> {
+async function bundle(entry: string, external: readonly string[] = []): Promise<Uint8Array> {
   const result = await build({
+    external: [...external],
     entryPoints: [entry],
     bundle: true,
     format: 'esm',
@@ -115,7 +138,7 @@ function sizes(code: Uint8Array): Pick<Result, 'minified' | 'gzip' | 'brotli'> {
 async function measure(dir: string, contender: Contender, index: number): Promise<Result> {
   const entry = join(dir, `entry-${index}.js`)
   await writeFile(entry, contender.source)
-  return { name: contender.name, version: await versionOf(contender.pkg), ...sizes(await bundle(entry)) }
+  return { name: contender.name, version: await versionOf(contender.pkg), ...sizes(await bundle(entry, contender.external)) }
 }
 
 async function measureAll(): Promise<Result[]> {
@@ -134,7 +157,7 @@ const bytes = (n: number): string => `${n.toLocaleString('en-US')} B`
 function markdown(results: readonly Result[]): string {
   const ours = results[0]!
   const rows = results.map((r) => {
-    const ratio = r === ours ? '—' : `${(ours.gzip / r.gzip).toFixed(2)}×`
+    const ratio = r.name.startsWith('fastify-realtime/') ? '—' : `${(ours.gzip / r.gzip).toFixed(2)}×`
     return `| ${r.name} ${r.version} | ${bytes(r.minified)} | ${bytes(r.gzip)} | ${bytes(r.brotli)} | ${ratio} |`
   })
   return [

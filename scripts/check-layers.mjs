@@ -9,11 +9,11 @@ const LAYERS = [
   ['protocol', [/^protocol\//]],
   ['errors', [/^errors\.ts$/]],
   ['events', [/^events\.ts$/]],
-  ['public types', [/^options\.ts$/, /^types\.ts$/]],
+  ['public types', [/^options\.ts$/, /^option-checks\.ts$/, /^origins\.ts$/, /^server-api-options\.ts$/, /^types\.ts$/]],
   ['adapters', [/^adapters\//]],
   ['agent features', [/^server\/(agent|questions|runs|streams)\.ts$/]],
   ['server', [/^server\//]],
-  ['api', [/^asyncapi\.ts$/]],
+  ['api', [/^asyncapi\.ts$/, /^api\//, /^emitter\.ts$/, /^ag-ui\//]],
   ['plugin', [/^plugin\.ts$/]],
   ['entry points', [/^index\.ts$/, /^testing\.ts$/]]
 ]
@@ -31,15 +31,24 @@ const RANK = {
   'entry points': 9
 }
 
-/** The client runs in browsers: it may import only the protocol, the event types and itself. */
-const CLIENT = /^client\//
-const CLIENT_MAY_IMPORT = [/^client\//, /^protocol\//, /^events\.ts$/]
+/**
+ * The client runs in browsers: it may import only the protocol, the event types and itself. `ag-ui/client.ts` is the
+ * browser side of AG-UI: it may also import the AG-UI room names.
+ */
+const CLIENT = /^(client\/|ag-ui\/client\.ts$)/
+const CLIENT_MAY_IMPORT = [/^client\//, /^protocol\//, /^events\.ts$/, /^ag-ui\/rooms\.ts$/]
+/** The React bindings (`fastify-realtime/react`) are client-side too: the client, the protocol, the event types, themselves. */
+const REACT = /^react\//
+const REACT_MAY_IMPORT = [/^react\//, /^client\//, /^protocol\//, /^events\.ts$/]
 
 /**
  * Imports that go up a layer on purpose, each with its reason. Only type imports may be listed: they leave nothing in
  * the built code.
  */
-const ALLOWED = [['options.ts', 'adapters/adapter.ts', 'the `adapter` option is typed by the adapter contract']]
+const ALLOWED = [
+  ['options.ts', 'adapters/adapter.ts', 'the `adapter` option is typed by the adapter contract'],
+  ['types.ts', 'ag-ui/route.ts', '`app.realtime.agui` is typed by the AG-UI route API']
+]
 
 const layerOf = (file) => {
   for (const [name, patterns] of LAYERS) if (patterns.some((p) => p.test(file))) return name
@@ -77,7 +86,12 @@ for (const file of sources(root)) {
         problems.push(`${file} imports ${target}: the client may import only protocol/, events.ts and client/`)
       continue
     }
-    if (CLIENT.test(target)) {
+    if (REACT.test(file)) {
+      if (!REACT_MAY_IMPORT.some((p) => p.test(target)))
+        problems.push(`${file} imports ${target}: the React bindings may import only client/, protocol/, events.ts and react/`)
+      continue
+    }
+    if (CLIENT.test(target) || REACT.test(target)) {
       if (from !== 'entry points') problems.push(`${file} imports ${target}: only the entry points may import the client`)
       continue
     }

@@ -13,6 +13,21 @@ export type EventOf<E extends EventRegistry> = {
 /** The `data` type of one event of a registry. */
 export type EventData<E extends EventRegistry, K extends keyof E> = Static<E[K]>
 
+/**
+ * A client→server message type: the schema of its `data` and, optionally, of the ack its handler returns. Both the
+ * server's `handle()` and the client's `send()` read their types from it.
+ */
+export interface MessageSpec<D extends TSchema = TSchema, A extends TSchema = TSchema> {
+  readonly data: D
+  readonly ack?: A
+}
+
+/** A registry of client→server message types: a name and a `MessageSpec`, or only the schema of its `data`. */
+export type MessageRegistry = Record<string, TSchema | MessageSpec>
+
+/** The ack type a message spec declares; `unknown` without an `ack` schema. */
+export type AckOf<S> = S extends { ack: infer A extends TSchema } ? Static<A> : unknown
+
 export function isSchema(value: unknown): value is TSchema {
   return typeof value === 'object' && value !== null && Kind in value
 }
@@ -26,6 +41,27 @@ export function defineEvents<const E extends EventRegistry>(events: E): E {
   const problem = registryProblem(events)
   if (problem !== undefined) throw new FST_REALTIME_INVALID_REGISTRY(problem)
   return events
+}
+
+/**
+ * Declares the client→server messages: `{ 'run:start': { data: Type.Object(…), ack: Type.Object(…) } }`. Pass an
+ * entry to `app.realtime.handle(type, messages[type], handler)` (the handler must return the ack's type) and the
+ * registry to the client's `messages` option (`send()` checks the data and resolves with the ack's type). At run time
+ * it checks every name and schema and returns the same object.
+ */
+export function defineMessages<const M extends Record<string, MessageSpec>>(messages: M): M {
+  for (const [name, spec] of Object.entries(messages as object)) {
+    const problem =
+      registryProblem({ [name]: (spec as MessageSpec | undefined)?.data }) ??
+      (spec.ack === undefined || isSchema(spec.ack) ? undefined : `message "${name}": ack must be a TypeBox schema`)
+    if (problem !== undefined) throw new FST_REALTIME_INVALID_REGISTRY(problem.replace(/^event/, 'message'))
+  }
+  return messages
+}
+
+/** The `data` schema of a `handle()` registration: a `defineMessages` entry's `data`, else what was given (checked later). */
+export function dataSchemaOf(schema: unknown): unknown {
+  return !isSchema(schema) && isSchema((schema as Partial<MessageSpec> | null)?.data) ? (schema as MessageSpec).data : schema
 }
 
 /** What is wrong with a registry, or undefined. Checked by `defineEvents` and by the `events` option alike. */

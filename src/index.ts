@@ -16,6 +16,7 @@ export { memoryAdapter } from './adapters/memory.js'
 export type { AsyncApiDocument, AsyncApiInfo } from './asyncapi.js'
 export {
   FST_REALTIME_ADAPTER_FAILED,
+  FST_REALTIME_AUTHENTICATE_FAILED,
   FST_REALTIME_BAD_SUBPROTOCOL,
   FST_REALTIME_CLOSING,
   FST_REALTIME_FORBIDDEN_ORIGIN,
@@ -24,18 +25,32 @@ export {
   FST_REALTIME_INVALID_OPTION,
   FST_REALTIME_INVALID_REGISTRY,
   FST_REALTIME_NO_TARGET,
+  FST_REALTIME_REGISTRATION_ORDER,
   FST_REALTIME_REQUEST_DISCONNECTED,
   FST_REALTIME_REQUEST_REJECTED,
   FST_REALTIME_REQUEST_TIMEOUT,
   FST_REALTIME_RUN_CANCELLED,
   FST_REALTIME_SERVER_FULL,
+  FST_REALTIME_SUBSCRIPTIONS_FAILED,
   FST_REALTIME_TOO_MANY_CONNECTIONS,
   FST_REALTIME_UNAUTHORIZED,
-  RealtimeError
+  RealtimeError,
+  type RealtimeErrorClass,
+  type RealtimeFastifyError
 } from './errors.js'
-export type { AgentEvents, EventData, EventOf, EventRegistry } from './events.js'
-export { agentEvents, defineEvents } from './events.js'
-export type { AuthorizeContext, Limits, PresenceInfoContext, RealtimeOptions, SnapshotContext } from './options.js'
+export type { AckOf, AgentEvents, EventData, EventOf, EventRegistry, MessageRegistry, MessageSpec } from './events.js'
+export { agentEvents, defineEvents, defineMessages } from './events.js'
+export type {
+  AuthenticatedUser,
+  AuthorizeContext,
+  JwtSecretFunction,
+  Limits,
+  PresenceInfoContext,
+  RealtimeOptions,
+  ServerApiOptions,
+  SnapshotContext
+} from './options.js'
+export type { OriginMatcher, OriginOption } from './origins.js'
 export { default, fastifyRealtime, fastifyRealtime as realtime } from './plugin.js'
 export * from './protocol/constants.js'
 export type * from './protocol/messages.js'
@@ -43,8 +58,10 @@ export type {
   AskOptions,
   EmitOptions,
   EmitResult,
+  EmitTarget,
   Handler,
   HandlerContext,
+  JoinOptions,
   JoinTarget,
   RealtimeApi,
   RealtimeConnection,

@@ -1,8 +1,13 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Adapter, HistoryPolicy } from './adapters/adapter.js'
 import { FST_REALTIME_INVALID_OPTION } from './errors.js'
 import { agentEvents, type EventRegistry, registryProblem } from './events.js'
+import { boolean, duration, fail, nonNegativeInt, plainObject, positiveInt } from './option-checks.js'
+import { type OriginOption, type OriginPolicy, resolveOrigins } from './origins.js'
+import { resolveServerApi, type ServerApiOptions, type ServerApiSettings } from './server-api-options.js'
 import type { RealtimeConnection, RealtimeUser } from './types.js'
+
+export type { ServerApiOptions, ServerApiSettings } from './server-api-options.js'
 
 /**
  * What `authorize` is asked: may `user`, on `connection`, do `action` on `room`? `subscribe`: receive the room's
@@ -24,10 +29,30 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   /** The server→client event registry (`defineEvents`). Default: `agentEvents`. */
   events?: E
   /**
-   * Options for @fastify/jwt (at least `secret`), registered by the plugin.
+   * Options for @fastify/jwt (at least `secret`), registered by the plugin. `secret` may be a function
+   * `(request, token) => key` (e.g. a JWKS lookup by `token.header.kid`); in an `auth` refresh `request` is null.
    * Omit it when the app registered @fastify/jwt itself: the plugin then verifies with `app.jwt`.
+   * `cookie: 'name'` also takes the token from that cookie when the upgrade carries none (a browser's HttpOnly
+   * session): @fastify/cookie is registered unless the app did, and such an upgrade needs an allowed `Origin` (403).
+   * With an app's @fastify/jwt, `jwt: { cookie }` alone names the cookie.
    */
-  jwt?: { secret: string | Buffer | { public: string | Buffer; private?: string | Buffer }; [key: string]: unknown }
+  jwt?: {
+    secret?: string | Buffer | { public: string | Buffer; private?: string | Buffer } | JwtSecretFunction
+    cookie?: string
+    [key: string]: unknown
+  }
+  /**
+   * Decides who opens a connection, from the upgrade request: a session, an API key, anything. Return the user (with a
+   * string or number `sub`), or null for 401. A thrown error with a 4xx `statusCode` is answered with it; any other
+   * is logged and answered 500. When given, it replaces the JWT check of the upgrade (a `jwt` given too still serves
+   * `auth` refreshes).
+   */
+  authenticate?: (request: FastifyRequest) => AuthenticatedUser | null | undefined | Promise<AuthenticatedUser | null | undefined>
+  /**
+   * The rooms a connection starts in, asked at every connect, after authentication (the user's own room, their
+   * tenant's rooms). Each is joined before `ready`, with no `authorize`, like `join()`. Default: none.
+   */
+  subscriptions?: (user: RealtimeUser, request: FastifyRequest) => readonly string[] | Promise<readonly string[]>
   /** Accept a token in `?token=` (it is still removed from the URL before anything logs it). Default `false`. */
   allowQueryToken?: boolean
   /**
@@ -36,12 +61,14 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    */
   authorize?: (ctx: AuthorizeContext) => boolean | Promise<boolean>
   /**
-   * Allowed origins for the upgrade (403 otherwise) and for @fastify/cors on HTTP routes (with credentials).
-   * Default: `CORS_ORIGINS` (comma separated), else `http://localhost:3000,http://localhost:8000`. `'*'` allows any
-   * origin, and then CORS on HTTP routes never allows credentials.
-   * `cors: false` keeps the origin check but does not register @fastify/cors.
+   * Origins allowed to open the WebSocket from a browser (403 otherwise) and to read the plugin's own HTTP routes
+   * (CORS with credentials, on those routes only: the app's other routes are left alone). Strings, RegExps, a list of
+   * them, or a function of the origin. Default: `CORS_ORIGINS` (comma separated), else the dev origins
+   * `http://localhost:*` and `http://127.0.0.1:*`. `'*'` allows any origin, and CORS then never allows credentials.
+   * Requests without an `Origin` (not from a browser) are not checked. `cors: false` keeps the origin check but
+   * sends no CORS headers.
    */
-  cors?: { origin?: string | readonly string[] } | false
+  cors?: { origin?: OriginOption } | false
   /** Protocol-level ping every `interval` ms; a client that has not answered within `timeout` ms is terminated. */
   heartbeat?: { interval?: number; timeout?: number }
   /**
@@ -111,6 +138,23 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
    * document's `{ title, version, description }`. Default `false` (the method works either way).
    */
   asyncapi?: boolean | AsyncApiInfo
+  /**
+   * The HTTP server API under `<path>/api/`, for agents and workers outside this process (see `ServerApiOptions`).
+   * Off unless given, with `keys` or `verify`.
+   */
+  serverApi?: ServerApiOptions
+}
+
+/** A verification key for a token, found from its decoded `header` and `payload` (a JWKS lookup). */
+export type JwtSecretFunction = (
+  request: FastifyRequest | null,
+  token: { header: { kid?: string; alg?: string; [key: string]: unknown }; payload: Record<string, unknown> }
+) => string | Buffer | Promise<string | Buffer>
+
+/** What `authenticate` returns for a known user: a `sub` and any other claims the app wants on the connection. */
+export interface AuthenticatedUser {
+  sub: string | number
+  [claim: string]: unknown
 }
 
 /** A prom-client `Registry` (typed loosely, so that apps without prom-client need not install its types). */
@@ -183,8 +227,6 @@ export interface Limits {
   connections: number
 }
 
-export const DEFAULT_ORIGINS = ['http://localhost:3000', 'http://localhost:8000'] as const
-
 const defaults = {
   path: '/ws',
   allowQueryToken: false,
@@ -213,12 +255,17 @@ const defaults = {
 export interface ResolvedOptions {
   readonly path: string
   readonly events: EventRegistry
+  /** What the plugin registers @fastify/jwt with; undefined when the app's is used (or there is none). */
   readonly jwt: RealtimeOptions['jwt']
+  /** The cookie a token may come from. */
+  readonly jwtCookie: string | undefined
+  readonly authenticate: RealtimeOptions['authenticate']
+  readonly subscriptions: RealtimeOptions['subscriptions']
   readonly allowQueryToken: boolean
   readonly authorize: (ctx: AuthorizeContext) => boolean | Promise<boolean>
-  readonly origins: readonly string[]
-  readonly anyOrigin: boolean
-  readonly registerCors: boolean
+  readonly origins: OriginPolicy
+  /** Whether the plugin's HTTP routes answer CORS (`cors: false` turns it off). */
+  readonly cors: boolean
   readonly heartbeat: { readonly interval: number; readonly timeout: number }
   /** Undefined when `sse: false`. */
   readonly sse: { readonly retry: number; readonly ticketTtl: number } | undefined
@@ -236,36 +283,11 @@ export interface ResolvedOptions {
   readonly batch: boolean
   readonly metrics: MetricsSettings | undefined
   readonly asyncapi: { readonly route: boolean; readonly info: AsyncApiInfo }
+  readonly serverApi: ServerApiSettings | undefined
 }
 
 /** Only `user:<sub>` is allowed when the application gives no `authorize`: deny is the default. */
 export const ownRoomOnly = ({ user, room }: AuthorizeContext): boolean => room === `user:${user.sub}`
-
-function fail(option: string, expected: string, value: unknown): never {
-  const got = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
-  throw new FST_REALTIME_INVALID_OPTION(`option "${option}" must be ${expected} (got ${got})`)
-}
-
-const MAX_TIMER = 2 ** 31 - 1
-
-/** A duration in ms that a timer can hold: 1 to 2^31 − 1 (about 24.8 days). */
-function duration(option: string, value: unknown, fallback: number): number {
-  const ms = positiveInt(option, value, fallback)
-  if (ms > MAX_TIMER) fail(option, `at most ${MAX_TIMER} ms`, value)
-  return ms
-}
-
-function positiveInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(option, 'a positive integer', value)
-  return value
-}
-
-function nonNegativeInt(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(option, 'a non-negative integer', value)
-  return value
-}
 
 function resolveHistory(value: unknown): ResolvedOptions['history'] {
   const given = plainObject('history', value)
@@ -287,12 +309,6 @@ function resolveHistory(value: unknown): ResolvedOptions['history'] {
   return Object.freeze({ size, ttl, forRoom })
 }
 
-function boolean(option: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') fail(option, 'a boolean', value)
-  return value
-}
-
 function resolveSse(value: unknown): ResolvedOptions['sse'] {
   if (value === false) return undefined
   const sse = plainObject('sse', value)
@@ -300,29 +316,6 @@ function resolveSse(value: unknown): ResolvedOptions['sse'] {
     retry: duration('sse.retry', sse.retry, defaults.sse.retry),
     ticketTtl: duration('sse.ticketTtl', sse.ticketTtl, defaults.sse.ticketTtl)
   })
-}
-
-function plainObject(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {}
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object', value)
-  return value as Record<string, unknown>
-}
-
-function resolveOrigins(cors: unknown, env: string | undefined): string[] {
-  const given = cors === false ? undefined : plainObject('cors', cors).origin
-  if (given !== undefined) {
-    const list = typeof given === 'string' ? given.split(',') : given
-    if (!Array.isArray(list) || !list.every((o) => typeof o === 'string')) {
-      fail('cors.origin', 'a string or an array of strings', given)
-    }
-    return list.map((o: string) => o.trim()).filter(Boolean)
-  }
-  if (env !== undefined && env.trim() !== '')
-    return env
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean)
-  return [...DEFAULT_ORIGINS]
 }
 
 const LIMIT_KEYS = Object.keys(defaults.limits) as (keyof Limits)[]
@@ -357,6 +350,8 @@ const KNOWN = new Set([
   'path',
   'events',
   'jwt',
+  'authenticate',
+  'subscriptions',
   'allowQueryToken',
   'authorize',
   'cors',
@@ -375,7 +370,8 @@ const KNOWN = new Set([
   'coalesce',
   'batch',
   'metrics',
-  'asyncapi'
+  'asyncapi',
+  'serverApi'
 ])
 
 const ADAPTER_METHODS = [
@@ -453,6 +449,49 @@ function resolvePresence(value: unknown): (room: string) => boolean {
   return (room) => (value as (r: string) => unknown)(room) === true
 }
 
+type Auth = Pick<ResolvedOptions, 'jwt' | 'jwtCookie' | 'authenticate' | 'subscriptions'>
+
+/** `jwt`, `authenticate` and `subscriptions`: some way to know the user is required, and one @fastify/jwt at most. */
+function resolveAuth(opts: Record<string, unknown>, hostHasJwt: boolean, log: FastifyBaseLogger | undefined): Auth {
+  const { authenticate, subscriptions } = opts as Pick<RealtimeOptions, 'authenticate' | 'subscriptions'>
+  if (authenticate !== undefined && typeof authenticate !== 'function') fail('authenticate', 'a function of the request', authenticate)
+  if (subscriptions !== undefined && typeof subscriptions !== 'function') {
+    fail('subscriptions', 'a function of the user and the request', subscriptions)
+  }
+  if (opts.jwt === undefined) {
+    if (!hostHasJwt && authenticate === undefined) {
+      throw new FST_REALTIME_INVALID_OPTION(
+        'option "jwt" is required: pass { secret }, register @fastify/jwt first, or give "authenticate"'
+      )
+    }
+    return { jwt: undefined, jwtCookie: undefined, authenticate, subscriptions }
+  }
+  const { cookie, ...jwt } = plainObject('jwt', opts.jwt)
+  if (cookie !== undefined && (typeof cookie !== 'string' || cookie === '')) fail('jwt.cookie', 'a cookie name', cookie)
+  const jwtCookie = cookie as string | undefined
+  if (hostHasJwt) {
+    if (Object.keys(jwt).length > 0) {
+      throw new FST_REALTIME_INVALID_OPTION(
+        'option "jwt" conflicts with the @fastify/jwt already registered: omit "jwt" (or give only jwt.cookie) to verify with app.jwt'
+      )
+    }
+    return { jwt: undefined, jwtCookie, authenticate, subscriptions }
+  }
+  const { secret } = jwt
+  if (
+    !(typeof secret === 'string' && secret.length > 0) &&
+    !Buffer.isBuffer(secret) &&
+    typeof secret !== 'function' &&
+    !(typeof secret === 'object' && secret !== null)
+  ) {
+    fail('jwt.secret', 'a non-empty string, a Buffer, { public, private } keys or a function of the token', secret)
+  }
+  if (typeof secret === 'string' && secret.length < 32) {
+    log?.warn('fastify-realtime: jwt.secret is shorter than 32 characters; use a long random secret in production')
+  }
+  return { jwt: jwt as RealtimeOptions['jwt'], jwtCookie, authenticate, subscriptions }
+}
+
 /**
  * Checks every option and fills in the defaults. Throws `FST_REALTIME_INVALID_OPTION` naming the
  * option and the expected type, so `app.ready()` rejects before anything listens.
@@ -475,36 +514,17 @@ export function resolveOptions(
   const problem = registryProblem(events)
   if (problem !== undefined) throw new FST_REALTIME_INVALID_OPTION(`option "events": ${problem}`)
 
-  let jwt = opts.jwt as ResolvedOptions['jwt']
-  if (jwt === undefined) {
-    if (!hostHasJwt) {
-      throw new FST_REALTIME_INVALID_OPTION('option "jwt" is required: pass { secret } or register @fastify/jwt first')
-    }
-  } else {
-    if (hostHasJwt) {
-      throw new FST_REALTIME_INVALID_OPTION(
-        'option "jwt" conflicts with the @fastify/jwt already registered: omit "jwt" to verify with app.jwt'
-      )
-    }
-    const secret = plainObject('jwt', jwt).secret
-    if (
-      !(typeof secret === 'string' && secret.length > 0) &&
-      !Buffer.isBuffer(secret) &&
-      !(typeof secret === 'object' && secret !== null)
-    ) {
-      fail('jwt.secret', 'a non-empty string, a Buffer or { public, private } keys', secret)
-    }
-    if (typeof secret === 'string' && secret.length < 32) {
-      log?.warn('fastify-realtime: jwt.secret is shorter than 32 characters; use a long random secret in production')
-    }
-    jwt = { ...jwt }
-  }
+  const auth = resolveAuth(opts, hostHasJwt, log)
 
   const authorize = opts.authorize ?? ownRoomOnly
   if (typeof authorize !== 'function') fail('authorize', 'a function', authorize)
 
-  if (opts.cors !== undefined && opts.cors !== false) plainObject('cors', opts.cors)
-  const origins = resolveOrigins(opts.cors, env.CORS_ORIGINS)
+  const origins = resolveOrigins(opts.cors === false ? undefined : plainObject('cors', opts.cors).origin, env.CORS_ORIGINS)
+  if (auth.jwtCookie !== undefined && origins.any) {
+    throw new FST_REALTIME_INVALID_OPTION(
+      'option "jwt.cookie" needs allowed origins: with cors.origin "*" any site could connect with the user\'s cookie'
+    )
+  }
 
   if (opts.snapshot !== undefined && typeof opts.snapshot !== 'function') fail('snapshot', 'a function', opts.snapshot)
   if (opts.presenceInfo !== undefined && typeof opts.presenceInfo !== 'function') fail('presenceInfo', 'a function', opts.presenceInfo)
@@ -518,12 +538,11 @@ export function resolveOptions(
   return Object.freeze({
     path,
     events: events as EventRegistry,
-    jwt,
+    ...auth,
     allowQueryToken: boolean('allowQueryToken', opts.allowQueryToken, defaults.allowQueryToken),
     authorize: authorize as ResolvedOptions['authorize'],
-    origins: Object.freeze(origins),
-    anyOrigin: origins.includes('*'),
-    registerCors: opts.cors !== false,
+    origins,
+    cors: opts.cors !== false,
     heartbeat: Object.freeze(heartbeat),
     sse: resolveSse(opts.sse),
     limits: Object.freeze(resolveLimits(opts.limits)),
@@ -539,6 +558,7 @@ export function resolveOptions(
     coalesce: resolveCoalesce(opts.coalesce),
     batch: boolean('batch', opts.batch, false),
     metrics: resolveMetrics(opts.metrics),
-    asyncapi: resolveAsyncApi(opts.asyncapi)
+    asyncapi: resolveAsyncApi(opts.asyncapi),
+    serverApi: resolveServerApi(opts.serverApi)
   })
 }

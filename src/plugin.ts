@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import fastifyCors from '@fastify/cors'
+import fastifyCookie from '@fastify/cookie'
 import fastifyJwt from '@fastify/jwt'
 import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { memoryAdapter } from './adapters/memory.js'
+import { aguiCore } from './ag-ui/core.js'
+import { createAgui } from './ag-ui/route.js'
+import { refuseServerCredentials, serverCredentials } from './api/credentials.js'
+import { listenForDisconnects, registerServerApi } from './api/server-api.js'
 import { asyncapiDocument } from './asyncapi.js'
-import type { EventRegistry } from './events.js'
+import { dataSchemaOf, type EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
 import { SSE_SUFFIX } from './protocol/sse.js'
@@ -15,12 +19,15 @@ import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
+import { routeCors } from './server/cors.js'
 import { Hub } from './server/hub.js'
+import { emitTo, kRooms, type RequestWithRooms } from './server/memberships.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
+import { guardRegistrationOrder } from './server/order.js'
 import { redactTicket as redactSseTicket, registerSse, type SseRoutes } from './server/sse-routes.js'
 import { openStream } from './server/streams.js'
 import { wsTransport } from './server/ws-transport.js'
-import { kPath, type RealtimeApi, type RealtimeUser } from './types.js'
+import { type EmitOptions, type EmitTarget, kPath, type RealtimeApi, type RealtimeUser } from './types.js'
 
 type WsServer = FastifyInstance['websocketServer']
 
@@ -51,10 +58,12 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     await adapter.close?.()
   })
   await hub.control.start()
+  listenForDisconnects(hub)
 
   // Registering a plugin twice fails with FST_ERR_PLUGIN_ALREADY_PRESENT-like decorator clashes
   // ("The decorator 'websocketServer' has already been added"), so each is registered only if absent.
-  if (fastify.hasDecorator('websocketServer')) {
+  const ownWebsocket = !fastify.hasDecorator('websocketServer')
+  if (!ownWebsocket) {
     const wss = fastify.websocketServer as WsServer & { options: { handleProtocols?: Parameters<typeof selectProtocol>[1] } }
     wss.options.handleProtocols = selectProtocol(path, wss.options.handleProtocols)
     // The app's @fastify/websocket keeps its own preClose; ours closes the realtime connections.
@@ -83,15 +92,15 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     })
   }
   if (opts.jwt !== undefined) await fastify.register(fastifyJwt, opts.jwt as Parameters<typeof fastifyJwt>[1])
-  if (opts.registerCors && !fastify.hasPlugin('@fastify/cors')) {
-    // Credentials only for a list of origins: with '*' any site could read the app's authenticated responses.
-    await fastify.register(fastifyCors, opts.anyOrigin ? { origin: '*' } : { origin: [...opts.origins], credentials: true })
-  }
+  if (opts.jwtCookie !== undefined && !fastify.hasRequestDecorator('cookies')) await fastify.register(fastifyCookie)
+  guardRegistrationOrder(fastify, { jwt: opts.jwt !== undefined, websocket: ownWebsocket })
 
   const redact = redactQueryToken(path)
   fastify.server.prependListener('upgrade', redact)
   fastify.server.prependListener('request', redact)
-  const verify = createVerifier(fastify)
+  const credentials = opts.serverApi === undefined ? undefined : serverCredentials(opts.serverApi)
+  // Server API credentials are refused wherever user tokens are taken.
+  const verify = refuseServerCredentials(createVerifier(fastify, opts.jwt?.secret), credentials)
   if (opts.sse !== undefined) {
     const ssePath = `${path.replace(/\/$/, '')}${SSE_SUFFIX}`
     const redactStream = redactQueryToken(ssePath)
@@ -106,13 +115,13 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   }
 
   const api: RealtimeApi = {
-    emit: (room, event, options) => hub.emit(room, event, options),
+    emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
     stream: (room, event, options) => openStream(hub, room, event, options),
-    handle: (type, schema, handler) => hub.handle(type, schema, handler),
+    handle: (type: string, schema: unknown, handler: unknown) => hub.handle(type, dataSchemaOf(schema), handler),
     request: (target, event, options) => hub.requests.request(target, event, options) as Promise<never>,
     ask: (target, event, options) => agent.questions.ask(target, event, options) as Promise<never>,
-    join: (target, room) => hub.subscriptions.joinTarget(target, room),
-    leave: (target, room) => hub.subscriptions.leave(target, room),
+    join: (target, room, options) => hub.memberships.join(target, room, options),
+    leave: (target, room) => hub.memberships.leave(target, room),
     presence: (room) => hub.presence.list(room),
     run: (target, fn) => agent.runs.run(target, fn),
     cancel: (target) => agent.runs.cancel(target),
@@ -125,7 +134,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
         messages: new Map([...hub.handlers].map(([type, registered]) => [type, registered.schema])),
         info: opts.asyncapi.info
       }),
-    close: async () => hub.close()
+    close: async () => hub.close(),
+    agui: createAgui(fastify, aguiCore(hub, agent))
   }
   Object.defineProperty(api, kPath, { value: path })
   fastify.decorate('realtime', api)
@@ -134,7 +144,16 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     method: 'GET',
     url: opts.path,
     websocket: true,
-    preValidation: createAuthenticate(opts, verify, hub),
+    preValidation: [createAuthenticate(opts, verify, hub), hub.memberships.atConnect],
+    // A browser's WebSocket cannot see why an upgrade failed; the client asks with a plain GET, which gets the same
+    // refusal. Any page may read its own refusal (it names only its origin or token problem; no credentials).
+    onSend: async (request, reply, payload) => {
+      const origin = request.headers.origin
+      if (origin !== undefined && reply.statusCode >= 400 && !reply.hasHeader('access-control-allow-origin')) {
+        reply.header('access-control-allow-origin', origin).header('vary', 'Origin')
+      }
+      return payload
+    },
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
@@ -145,14 +164,28 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
       const conn = new Connection(id, wsTransport(socket, log, opts), user, log, hub, verify)
+      const rooms = (request as RequestWithRooms)[kRooms]
       hub.add(conn)
-      conn.start(opts.heartbeat.interval)
+      // The rooms the user is in are joined before `ready`, so an event sent to them once the client has it arrives.
+      hub.memberships.restore(conn, rooms).then(
+        () => {
+          if (!conn.closed) conn.start(opts.heartbeat.interval)
+        },
+        (err: unknown) => {
+          log.error({ err }, 'realtime rooms of the connection could not be joined')
+          conn.close(CloseCode.InternalError, 'rooms could not be joined')
+        }
+      )
     }
   })
 
   if (opts.asyncapi.route) {
-    fastify.get(`${opts.path.replace(/\/$/, '')}/asyncapi.json`, async () => api.asyncapi())
+    const url = `${opts.path.replace(/\/$/, '')}/asyncapi.json`
+    const cors = routeCors(fastify, url, ['GET'], opts.cors ? opts.origins : undefined)
+    fastify.get(url, { onRequest: cors }, async () => api.asyncapi())
   }
+
+  if (credentials !== undefined) await registerServerApi(fastify, { opts, credentials, hub, agent, api })
 
   fastify.addHook('onClose', async () => {
     fastify.server.removeListener('upgrade', redact)
@@ -173,7 +206,8 @@ async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, st
 
 /**
  * The fastify-realtime plugin: `app.register(realtime, options)`.
- * Registers @fastify/websocket, @fastify/jwt and @fastify/cors unless the app already did.
+ * Registers @fastify/websocket and @fastify/jwt (and, for a JWT cookie, @fastify/cookie) unless the app already did.
+ * It registers no CORS plugin: its own HTTP routes answer CORS themselves.
  */
 export const fastifyRealtime = fp(realtime, { fastify: '5.x', name: 'fastify-realtime' }) as FastifyPluginAsync<
   RealtimeOptions<EventRegistry>

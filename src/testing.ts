@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
@@ -171,6 +172,12 @@ export async function connectTest<E extends EventRegistry = RegisteredEvents, M 
   let ws: WebSocket
   if (transport === 'inject') {
     const inject = (app as Injectable).injectWS as NonNullable<Injectable['injectWS']>
+    // injectWS sends Sec-WebSocket-Version as the number 13, which ws 8.23.1 and later refuse: they compare it with
+    // the string '13', as a header off the network always is. injectWS emits its upgrade synchronously, so this
+    // listener, ahead of @fastify/websocket's, sees exactly that request.
+    app.server.prependOnceListener('upgrade', (request: IncomingMessage) => {
+      request.headers['sec-websocket-version'] = String(request.headers['sec-websocket-version'])
+    })
     ws = await inject(path, { headers }, { onInit: listen }).catch((err: Error) => {
       throw new Error(`connectTest: the upgrade was refused (${err.message})`)
     })

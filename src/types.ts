@@ -1,6 +1,8 @@
+import type { JwtDecorator } from '@fastify/jwt'
 import type { Static, TSchema } from '@sinclair/typebox'
 import type { FastifyBaseLogger } from 'fastify'
-import type { AgentEvents, EventRegistry } from './events.js'
+import type { AguiApi } from './ag-ui/route.js'
+import type { AgentEvents, EventRegistry, MessageSpec } from './events.js'
 import type { PresenceMember } from './protocol/messages.js'
 
 /** Where the plugin leaves its endpoint's path on `app.realtime`, for `fastify-realtime/testing`. Not public API. */
@@ -93,6 +95,14 @@ export type Handler<D, R> = (ctx: HandlerContext<D>) => R | Promise<R>
 /** A connection id, or every connection of one user. */
 export type JoinTarget = string | { readonly user: string }
 
+/** Where `emit()` sends: a room, several rooms, or a user (the room `user:<id>`). */
+export type EmitTarget = string | readonly string[] | { readonly user: string }
+
+export interface JoinOptions {
+  /** Remember the join for the user, so their later connections start in the room. Default `true`. */
+  remember?: boolean
+}
+
 export interface RequestOptions {
   /** Milliseconds to wait for the reply; default `requestTimeout` (30 000). */
   timeout?: number
@@ -149,17 +159,32 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   /**
    * Sends a registry event to every subscriber of `room`, stamped with the room's next `seq` and `ts`,
    * serialized once. A wrong `type` or `data` does not compile; at run time (with `validate`) it throws
-   * `FST_REALTIME_INVALID_EVENT` before anything is sent.
+   * `FST_REALTIME_INVALID_EVENT` before anything is sent. `{ user: id }` sends it to the room `user:<id>`, which holds
+   * the user's connections on every instance when `subscriptions` lists it (or they subscribed to it).
    */
-  emit<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: EmitOptions): Promise<EmitResult>
+  emit<K extends keyof E & string>(
+    room: string | { readonly user: string },
+    event: { type: K; data: Static<E[K]> },
+    options?: EmitOptions
+  ): Promise<EmitResult>
+  /** Sends the event to each room of the list (each with its own seq); every room is checked before any is sent. */
+  emit<K extends keyof E & string>(
+    rooms: readonly string[],
+    event: { type: K; data: Static<E[K]> },
+    options?: EmitOptions
+  ): Promise<EmitResult[]>
   /**
    * Opens a token stream in `room`: `append(text)` sends deltas (coalesced per `window`, 30 ms), `end()` emits the
    * finished event once, with the whole text in `data[field]`. A client that subscribes mid-stream gets the text so
    * far in `subscribed`, then the deltas. The event's other fields are checked against the registry at once.
    */
   stream<K extends keyof E & string>(room: string, event: { type: K; data: Static<E[K]> }, options?: StreamOptions): StreamHandle
-  /** Registers a client→server message type. The handler's return value is the `ack`. */
+  /**
+   * Registers a client→server message type. The handler's return value is the `ack`. Given a `defineMessages`
+   * entry (`handle('run:start', messages['run:start'], handler)`), the handler must return its `ack` type.
+   */
   handle<S extends TSchema, R>(type: string, schema: S, handler: Handler<Static<S>, R>): void
+  handle<D extends TSchema, A extends TSchema>(type: string, spec: MessageSpec<D, A>, handler: Handler<Static<D>, Static<A>>): void
   /**
    * Sends a server request to one connection (by id) or to every subscriber of a room; resolves with the
    * first `reply`'s data. Rejects on timeout, when every asked connection closes, or on a client error reply.
@@ -181,12 +206,18 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
     options?: AskOptions
   ): Promise<R>
   /**
-   * Subscribes connections of this instance to a room from the server (no `authorize`). Resolves with how many
-   * joined, once their `subscribed` is sent.
+   * Subscribes connections to a room from the server (no `authorize`): one connection by id (of this instance), or
+   * `{ user }`, every connection of the user on every instance. The join is remembered for the user (in the adapter,
+   * so on every instance): their later connections start in the room, before `ready`, until `leave()`. `{ remember:
+   * false }` joins only the connections there are now. Resolves with how many joined on this instance, once their
+   * `subscribed` is sent.
    */
-  join(target: JoinTarget, room: string): Promise<number>
-  /** Unsubscribes connections from a room. Returns how many left. */
-  leave(target: JoinTarget, room: string): number
+  join(target: JoinTarget, room: string, options?: JoinOptions): Promise<number>
+  /**
+   * Unsubscribes connections from a room (`{ user }`: on every instance) and forgets the remembered join. Resolves with
+   * how many left on this instance. A room `subscriptions` gives comes back at the user's next connect.
+   */
+  leave(target: JoinTarget, room: string): Promise<number>
   /**
    * Runs `fn` with an `AbortSignal` that a `cancel` of `runId` in `room` aborts, from a client (allowed by `authorize`
    * with `action: 'cancel'`) or from `cancel()`, on any instance. Resolves or rejects as `fn` does; the run can be
@@ -207,10 +238,17 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   asyncapi(): AsyncApiDocument
   /** Closes every connection with 1001 and stops every timer; `app.close()` calls it. */
   close(): Promise<void>
+  /** AG-UI endpoints: `agui.route(url, handler)` (see `fastify-realtime/ag-ui`). */
+  readonly agui: AguiApi
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     realtime: RealtimeApi
+    /**
+     * @fastify/jwt's decorator, which the plugin registers unless the app did. Declared here as well, so that its
+     * types come with ours (as @fastify/jwt declares it) in an app that never imports @fastify/jwt itself.
+     */
+    jwt: JwtDecorator
   }
 }

@@ -8,6 +8,7 @@ import { createClient } from '../src/client/index.js'
 import { type AuthorizeContext, Type } from '../src/index.js'
 import { Control } from '../src/server/control.js'
 import { connectTest } from '../src/testing.js'
+import { faultyAdapter } from './helpers/faulty-adapter.js'
 import { buildApp, logCapture, sign, wsUrl } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
 
@@ -146,13 +147,10 @@ t.test('bad targets and bad cancel messages are refused', async (t) => {
 })
 
 t.test('a cancel the adapter cannot pass on: the client gets internal, the application a clear error', async (t) => {
-  const adapter = memoryAdapter()
-  const publish = adapter.publish.bind(adapter)
-  let down = false
-  adapter.publish = (room, event, policy) => (down ? Promise.reject(new Error('link down')) : publish(room, event, policy))
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { adapter })
   const client = await connectTest(app, { user: 'u' })
-  down = true
+  adapter.fail('publish', { message: 'link down' })
   await t.rejects(client.cancel('user:u', 'r'), { code: 'internal' })
   await t.rejects(app.realtime.cancel({ room: 'user:u', runId: 'r' }), {
     code: 'FST_REALTIME_ADAPTER_FAILED',

@@ -1,98 +1,14 @@
 // What the hub does when its adapter misbehaves: publications lost, repeated or out of epoch, calls that fail.
-// A scripted adapter wraps the in-memory one; the clients are real sockets.
-import { setTimeout as delay } from 'node:timers/promises'
+// The faulty adapter (test/helpers/faulty-adapter.ts) wraps the in-memory one; the clients are real sockets.
 import t from 'tap'
-import type { Adapter, AdapterHandler, Publication } from '../src/adapters/adapter.js'
-import { memoryAdapter } from '../src/adapters/memory.js'
 import { sdk, until } from './helpers/client.js'
+import { faultyAdapter } from './helpers/faulty-adapter.js'
 import { buildApp, connect, logCapture, sign } from './helpers/index.js'
-
-interface Scripted extends Adapter {
-  /** Publications to swallow before they reach the hub. */
-  drop: number
-  /** Makes the named method reject. */
-  failing: Set<string>
-  /** Delays history reads by this many ms. */
-  slowHistory: number
-  /** Holds every history read from now until `release()`; `waiting` counts the reads held. */
-  holdHistory(): { readonly waiting: number; release(): void }
-  /** Hands the hub a publication directly, as a broker would. */
-  inject(pub: Publication): void
-  hub(): AdapterHandler
-}
-
-function scripted(): Scripted {
-  const inner = memoryAdapter()
-  let hub: AdapterHandler | undefined
-  let held: { gate: Promise<void>; hold: { waiting: number } } | undefined
-  const failing = new Set<string>()
-  const guard = async <T>(name: string, call: () => Promise<T>): Promise<T> => {
-    if (failing.has(name)) throw new Error(`${name} is down`)
-    return call()
-  }
-  const self: Scripted = {
-    name: 'scripted',
-    drop: 0,
-    failing,
-    slowHistory: 0,
-    holdHistory: () => {
-      let open = () => {}
-      const gate = new Promise<void>((resolve) => {
-        open = resolve
-      })
-      const hold = {
-        waiting: 0,
-        release: () => {
-          held = undefined
-          open()
-        }
-      }
-      held = { gate, hold }
-      return hold
-    },
-    inject: (pub) => hub?.publication(pub),
-    hub: () => hub as AdapterHandler,
-    init: (h, log) => {
-      hub = h
-      return inner.init(
-        {
-          publication: (pub) => {
-            if (self.drop > 0) self.drop--
-            else h.publication(pub)
-          },
-          resync: () => h.resync()
-        },
-        log
-      )
-    },
-    publish: (...a) => guard('publish', () => inner.publish(...a)),
-    subscribe: (...a) => guard('subscribe', () => inner.subscribe(...a)),
-    unsubscribe: (...a) => guard('unsubscribe', () => inner.unsubscribe(...a)),
-    history: async (...a) => {
-      if (self.slowHistory > 0) await delay(self.slowHistory)
-      if (held !== undefined) {
-        held.hold.waiting++
-        await held.gate
-      }
-      return guard('history', () => inner.history(...a))
-    },
-    presenceAdd: (...a) => guard('presenceAdd', () => inner.presenceAdd(...a)),
-    presenceRemove: (...a) => guard('presenceRemove', () => inner.presenceRemove(...a)),
-    presenceRefresh: (...a) => guard('presenceRefresh', () => inner.presenceRefresh(...a)),
-    presenceList: (...a) => guard('presenceList', () => inner.presenceList(...a)),
-    stateRead: (...a) => guard('stateRead', () => inner.stateRead(...a)),
-    stateWrite: (...a) => guard('stateWrite', () => inner.stateWrite(...a)),
-    stateClaim: (...a) => guard('stateClaim', () => inner.stateClaim(...a)),
-    stateTake: (...a) => guard('stateTake', () => inner.stateTake(...a)),
-    close: () => inner.close?.() as Promise<void>
-  }
-  return self
-}
 
 const thought = (content: string) => ({ type: 'agent:thought' as const, data: { runId: 'r', content } })
 
 t.test('publications the hub never got are filled from the history, in order, and later ones wait for them', async (t) => {
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { authorize: () => true, adapter })
   const c = await connect(app)
   await c.subscribe('r')
@@ -112,17 +28,18 @@ t.test('publications the hub never got are filled from the history, in order, an
   const { epoch } = last
   adapter.inject({ room: 'r', seq: 6, epoch, frame: Buffer.from('{"type":"agent:thought","room":"r","seq":6,"data":{},"ts":"x"}') })
   t.equal((await c.next('agent:thought')).seq, 6)
-  await delay(30)
-  t.equal(c.frames.length, 0, 'a publication repeated is written once')
+  await app.realtime.emit('r', thought('7'))
+  t.equal((await c.next()).seq, 7, 'a publication repeated is written once: the next frame is the next event')
   adapter.hub().resync()
-  await delay(80)
-  t.equal(c.frames.length, 0, 'a resync with nothing missed writes nothing')
+  await app.realtime.emit('r', thought('8'))
+  t.equal((await c.next()).seq, 8, 'a resync with nothing missed writes nothing before the next event')
+  t.equal(c.frames.length, 0)
   t.equal(c.closeCode, undefined)
 })
 
 t.test('a gap the history no longer covers closes the members with 4010; the client resumes and is told recovered: false', async (t) => {
   const logs = logCapture('warn')
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { authorize: () => true, adapter, history: { size: 2 } }, { fastify: logs.fastify })
   const seen: Array<number | string> = []
   const client = sdk(t, app, { token: sign('ann') })
@@ -138,13 +55,13 @@ t.test('a gap the history no longer covers closes the members with 4010; the cli
 
 t.test('a gap whose history read fails is handled as a gap the history cannot cover', async (t) => {
   const logs = logCapture('warn')
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { authorize: () => true, adapter }, { fastify: logs.fastify })
   const c = await connect(app)
   await c.subscribe('r')
   await app.realtime.emit('r', thought('1'))
   adapter.drop = 1
-  adapter.failing.add('history')
+  adapter.fail('history')
   await app.realtime.emit('r', thought('2'))
   await app.realtime.emit('r', thought('3'))
   t.equal((await c.closed).code, 4010)
@@ -152,7 +69,7 @@ t.test('a gap whose history read fails is handled as a gap the history cannot co
 })
 
 t.test('an event of another epoch arriving while a subscribe waits closes that connection with 4010 once it is in', async (t) => {
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, {
     authorize: () => true,
     adapter,
@@ -169,54 +86,51 @@ t.test('an event of another epoch arriving while a subscribe waits closes that c
 
 t.test('adapter failures: emit rejects with FST_REALTIME_ADAPTER_FAILED, subscribe answers internal, background calls log', async (t) => {
   const logs = logCapture('warn')
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(
     t,
     { authorize: () => true, adapter, presence: true, heartbeat: { interval: 50, timeout: 1000 } },
     { fastify: logs.fastify }
   )
-  adapter.failing.add('publish')
+  adapter.fail('publish')
   await t.rejects(app.realtime.emit('r', thought('x')), {
     code: 'FST_REALTIME_ADAPTER_FAILED',
     statusCode: 503,
-    message: /memory|scripted.*publish is down/
+    message: 'fastify-realtime: the faulty adapter failed: Error: publish is down'
   })
-  adapter.failing.clear()
+  adapter.heal()
 
   const c = await connect(app)
-  adapter.failing.add('subscribe')
+  adapter.fail('subscribe')
   t.same((await c.subscribe('r')).data, { code: 'internal', message: 'internal error' })
   t.ok(logs.records().some((r) => r.msg === 'realtime subscribe failed'))
   // A subscribe cancelled by an unsubscribe, then failing, is answered unsubscribed.
-  adapter.failing.clear()
-  adapter.failing.add('history')
+  adapter.heal()
+  adapter.fail('history')
   const hold = adapter.holdHistory()
   c.send({ type: 'subscribe', id: 's2', room: 'r' })
   await until(() => hold.waiting === 1, 5000, 'the subscribe to wait for the history')
   t.equal((await c.call({ type: 'unsubscribe', id: 'u2', room: 'r' })).type, 'unsubscribed')
   hold.release()
   t.equal((await c.nextWhere((f) => f.id === 's2', 'the answer to s2')).type, 'unsubscribed')
-  adapter.failing.clear()
+  adapter.heal()
 
-  for (const name of ['presenceAdd', 'presenceRefresh', 'presenceList', 'presenceRemove', 'unsubscribe']) adapter.failing.add(name)
+  for (const call of ['presenceAdd', 'presenceRefresh', 'presenceList', 'presenceRemove', 'unsubscribe'] as const) adapter.fail(call)
   t.equal((await c.subscribe('r')).type, 'subscribed')
   t.same((await c.call({ type: 'presence', room: 'r' })).data, { code: 'internal', message: 'internal error' })
-  await delay(120)
+  const logged = (msg: string) => until(() => logs.records().some((r) => r.msg === msg), 5000, msg)
+  // The refresh runs on the heartbeat (every 50 ms); the update and the unsubscribe when the connection goes.
+  await logged('realtime presence refresh failed')
+  t.pass('realtime presence refresh failed')
   await c.close()
-  await delay(50)
-  const messages = logs.records().map((r) => r.msg)
-  for (const msg of [
-    'realtime presence update failed',
-    'realtime presence refresh failed',
-    'realtime presence list failed',
-    'realtime adapter unsubscribe failed'
-  ]) {
-    t.ok(messages.includes(msg), msg)
+  for (const msg of ['realtime presence update failed', 'realtime presence list failed', 'realtime adapter unsubscribe failed']) {
+    await logged(msg)
+    t.pass(msg)
   }
 })
 
 t.test('an unsubscribe while the history is read is answered unsubscribed; volatile events during a join follow it', async (t) => {
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, {
     authorize: () => true,
     adapter,
@@ -237,7 +151,7 @@ t.test('an unsubscribe while the history is read is answered unsubscribed; volat
 })
 
 t.test('app.realtime.join() skips a connection that closed while the room was joined; rooms not held are ignored', async (t) => {
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { adapter })
   const leaving = await connect(app, 'ann')
   const staying = await connect(app, 'ann')
@@ -250,23 +164,24 @@ t.test('app.realtime.join() skips a connection that closed while the room was jo
   t.equal(await joining, 1, 'only the connection still open joined')
   t.equal((await staying.next('subscribed')).room, 'team:1')
   adapter.inject({ room: 'not-held-here', seq: 1, epoch: 'e', frame: Buffer.from('{}') })
-  await delay(20)
-  t.equal(staying.frames.length, 0, 'a publication of a room this instance does not hold goes nowhere')
+  await app.realtime.emit('team:1', thought('after'))
+  t.equal((await staying.next()).type, 'agent:thought', 'a publication of a room this instance does not hold goes nowhere')
+  t.equal(staying.frames.length, 0)
 })
 
 t.test('presence announcements that fail to publish are logged', async (t) => {
   const logs = logCapture('warn')
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { authorize: () => true, adapter, presence: true }, { fastify: logs.fastify })
   const c = await connect(app)
-  adapter.failing.add('publish')
+  adapter.fail('publish')
   await c.subscribe('r')
-  await delay(30)
-  t.ok(logs.records().some((r) => r.msg === 'realtime presence announcement failed'))
+  await until(() => logs.records().some((r) => r.msg === 'realtime presence announcement failed'), 5000, 'the failure logged')
+  t.pass('the failed announcement is logged')
 })
 
 t.test('a resync leaves alone a room still joining and a room whose gap is being filled', async (t) => {
-  const adapter = scripted()
+  const adapter = faultyAdapter()
   const app = await buildApp(t, { authorize: () => true, adapter })
   const filling = await connect(app)
   await filling.subscribe('r')
@@ -289,7 +204,8 @@ t.test('a resync leaves alone a room still joining and a room whose gap is being
   t.equal((await joining.nextWhere((f) => f.id === 'j1', 'the answer to j1')).type, 'subscribed')
   await app.realtime.emit('j', thought('a'))
   t.equal((await joining.next('agent:thought')).seq, 1)
-  await delay(30)
-  t.equal(filling.frames.length, 0, 'nothing written twice')
+  await app.realtime.emit('r', thought('4'))
+  t.equal((await filling.next()).seq, 4, 'nothing written twice: the next frame is the next event')
+  t.equal(filling.frames.length, 0)
   t.equal(filling.closeCode, undefined)
 })

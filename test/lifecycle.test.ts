@@ -1,5 +1,6 @@
 import t from 'tap'
 import WebSocket from 'ws'
+import { until } from './helpers/client.js'
 import { buildApp, connect, delay, logCapture, refused, sign, TestClient, wsUrl } from './helpers/index.js'
 
 t.test('ready tells the connection id, the user id, the heartbeat interval and the largest frame accepted', async (t) => {
@@ -28,7 +29,11 @@ t.test('a client that does not answer pings is terminated and cleaned up; one th
   const asked = await healthy.next('hitl_request')
   healthy.send({ type: 'reply', id: asked.id, data: 'ok' })
   t.equal(await pending, 'ok')
-  await delay(300)
+  // Three more pings answered (every 80 ms, reaped after 60 ms without a pong): well past the point of reaping.
+  let pings = 0
+  healthy.ws.on('ping', () => pings++)
+  await until(() => pings >= 3, 5000, 'three more pings')
+  t.same(await healthy.call({ type: 'ping', id: 'still' }), { type: 'pong', id: 'still' })
   t.equal(healthy.closeCode, undefined, 'the client that answers pings is still connected')
   t.ok(logs.records().some((r) => r.msg === 'realtime connection terminated' && r.why === 'heartbeat timeout' && r.userId === 'zombie'))
 })
@@ -90,7 +95,8 @@ t.test('a request to a reaped connection is rejected', async (t) => {
 
 t.test('a token that expires while connected closes the connection with 4001', async (t) => {
   const app = await buildApp(t)
-  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.floor(Date.now() / 1000) + 1 }) })
+  // At least a whole second ahead (exp counts whole seconds), so a slow upgrade is not already past it.
+  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.ceil(Date.now() / 1000) + 1 }) })
   const { code, reason } = await client.closed
   t.equal(code, 4001)
   t.equal(reason, 'token expired')
@@ -98,9 +104,11 @@ t.test('a token that expires while connected closes the connection with 4001', a
 
 t.test('a fresh token sent with auth before exp keeps the connection open', async (t) => {
   const app = await buildApp(t)
-  const client = await connect(app, 'alice', { token: sign('alice', { exp: Math.floor(Date.now() / 1000) + 1 }) })
+  const exp = Math.ceil(Date.now() / 1000) + 1
+  const client = await connect(app, 'alice', { token: sign('alice', { exp }) })
   await client.call({ type: 'auth', data: { token: sign('alice') } })
-  await delay(2100)
+  // Past the first token's exp (whole seconds), with a margin; the pong below is the later marker.
+  await delay(exp * 1000 + 200 - Date.now())
   t.equal(client.closeCode, undefined)
   t.same(await client.call({ type: 'ping', id: 'p' }), { type: 'pong', id: 'p' })
 })
@@ -252,10 +260,24 @@ t.test('an upgrade admitted just before realtime.close() is closed with 1001, no
   const gate = new Promise<void>((resolve) => {
     release = resolve
   })
-  const app = await buildApp(t, {}, { before: (app) => app.addHook('preHandler', async () => gate) })
+  let admitted: () => void = () => {}
+  const reached = new Promise<void>((resolve) => {
+    admitted = resolve
+  })
+  const app = await buildApp(
+    t,
+    {},
+    {
+      before: (app) =>
+        app.addHook('preHandler', async () => {
+          admitted()
+          await gate
+        })
+    }
+  )
   const ws = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('late')}` } })
   const late = new TestClient(ws)
-  await delay(50)
+  await reached
   await app.realtime.close()
   release()
   t.equal((await late.closed).code, 1001)

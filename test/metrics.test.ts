@@ -5,7 +5,8 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import realtime from '../src/index.js'
 import { createMetrics } from '../src/server/metrics.js'
-import { buildApp, connect, delay, refused, SECRET, sign } from './helpers/index.js'
+import { until } from './helpers/client.js'
+import { buildApp, connect, refused, SECRET, sign } from './helpers/index.js'
 
 async function scrape(app: FastifyInstance, path = '/metrics'): Promise<{ status: number; type: string | null; text: string }> {
   const { port } = app.server.address() as { port: number }
@@ -51,7 +52,7 @@ t.test('metrics: true serves /metrics, and the figures move with what clients do
   t.equal((await refused(app, 'x', { headers: { origin: 'https://evil.example' } })).status, 403)
   b.ws.close(1000)
   await b.closed
-  await delay(50)
+  await until(() => app.realtime.stats().connections === 1, 5000, 'the server to see the close')
 
   m = await scrape(app)
   const expected: Array<[string, number]> = [

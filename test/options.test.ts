@@ -21,18 +21,34 @@ t.test('every wrong option fails register with a message that names it', async (
   const cases: Array<[string, unknown, string]> = [
     ['options not an object', 'nope', 'option "options" must be an object (got string)'],
     ['an unknown option', { jwt, pathh: '/x' }, 'unknown option "pathh"'],
-    ['no jwt and no @fastify/jwt', {}, 'option "jwt" is required: pass { secret } or register @fastify/jwt first'],
+    [
+      'no jwt, no @fastify/jwt and no authenticate',
+      {},
+      'option "jwt" is required: pass { secret }, register @fastify/jwt first, or give "authenticate"'
+    ],
+    ['authenticate not a function', { authenticate: 'session' }, 'option "authenticate" must be a function of the request (got string)'],
+    [
+      'subscriptions not a function',
+      { jwt, subscriptions: ['user:1'] },
+      'option "subscriptions" must be a function of the user and the request (got array)'
+    ],
+    ['an empty jwt.cookie', { jwt: { ...jwt, cookie: '' } }, 'option "jwt.cookie" must be a cookie name (got string)'],
+    [
+      'a jwt cookie with any origin',
+      { jwt: { ...jwt, cookie: 'token' }, cors: { origin: '*' } },
+      'option "jwt.cookie" needs allowed origins: with cors.origin "*" any site could connect with the user\'s cookie'
+    ],
     ['jwt not an object', { jwt: 'secret' }, 'option "jwt" must be an object (got string)'],
     [
       'jwt without secret',
       { jwt: {} },
-      'option "jwt.secret" must be a non-empty string, a Buffer or { public, private } keys (got undefined)'
+      'option "jwt.secret" must be a non-empty string, a Buffer, { public, private } keys or a function of the token (got undefined)'
     ],
     ['an empty secret', { jwt: { secret: '' } }, 'option "jwt.secret" must be a non-empty string'],
     [
       'a null secret',
       { jwt: { secret: null } },
-      'option "jwt.secret" must be a non-empty string, a Buffer or { public, private } keys (got null)'
+      'option "jwt.secret" must be a non-empty string, a Buffer, { public, private } keys or a function of the token (got null)'
     ],
     ['path without slash', { jwt, path: 'ws' }, 'option "path" must be a string starting with "/" (got string)'],
     ['path not a string', { jwt, path: 42 }, 'option "path" must be a string starting with "/" (got number)'],
@@ -46,11 +62,20 @@ t.test('every wrong option fails register with a message that names it', async (
     ['authorize not a function', { jwt, authorize: true }, 'option "authorize" must be a function (got boolean)'],
     ['snapshot not a function', { jwt, snapshot: {} }, 'option "snapshot" must be a function (got object)'],
     ['cors not an object', { jwt, cors: 'x' }, 'option "cors" must be an object (got string)'],
-    ['cors.origin a number', { jwt, cors: { origin: 5 } }, 'option "cors.origin" must be a string or an array of strings (got number)'],
+    [
+      'cors.origin a number',
+      { jwt, cors: { origin: 5 } },
+      'option "cors.origin" must be a string, a RegExp, an array of them or a function of the origin (got number)'
+    ],
     [
       'cors.origin with a non-string',
       { jwt, cors: { origin: ['a', 1] } },
-      'option "cors.origin" must be a string or an array of strings (got array)'
+      'option "cors.origin" must be a string, a RegExp, an array of them or a function of the origin (got an array with something else)'
+    ],
+    [
+      'cors.origin null',
+      { jwt, cors: { origin: null } },
+      'option "cors.origin" must be a string, a RegExp, an array of them or a function of the origin (got null)'
     ],
     ['heartbeat.interval zero', { jwt, heartbeat: { interval: 0 } }, 'option "heartbeat.interval" must be a positive integer (got number)'],
     [

@@ -1,6 +1,8 @@
 // Checks the package as npm would publish it: the built files (npm test builds first), the export map,
 // the CommonJS and ESM entry points, and the types a consumer compiles against.
 import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { diagnose } from './helpers/typescript.js'
 
@@ -25,7 +27,10 @@ t.test('npm pack ships the builds, types and docs, and no tests or sources', asy
     'dist/client.d.ts',
     'dist/testing.js',
     'dist/testing.cjs',
-    'dist/testing.d.ts'
+    'dist/testing.d.ts',
+    'dist/emitter.js',
+    'dist/emitter.cjs',
+    'dist/emitter.d.ts'
   ]) {
     t.ok(files.includes(needed), `ships ${needed}`)
   }
@@ -60,4 +65,24 @@ t.test('the CommonJS and ESM builds export the plugin three ways and each serves
 
 t.test('a consumer merging its registry into the published types gets typed emits', async (t) => {
   t.same(diagnose('test/types/package-consumer.ts'), [])
+})
+
+t.test('the published source maps point into src/ without a copy of it, and the metadata names the repository', async (t) => {
+  const maps = readdirSync('dist').filter((f) => f.endsWith('.map'))
+  t.ok(maps.length > 0, 'maps are shipped')
+  for (const map of maps) {
+    const { sources, sourcesContent } = JSON.parse(readFileSync(join('dist', map), 'utf8'))
+    t.equal(sourcesContent, undefined, `${map} embeds no sources`)
+    t.ok(
+      sources.some((s: string) => s.includes('src/')),
+      `${map} points into src/`
+    )
+  }
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
+  t.match(pkg, {
+    repository: { url: 'git+https://github.com/fastify-realtime/fastify-realtime.git' },
+    homepage: 'https://github.com/fastify-realtime/fastify-realtime#readme',
+    bugs: { url: 'https://github.com/fastify-realtime/fastify-realtime/issues' },
+    scripts: { prepack: 'npm run build' }
+  })
 })

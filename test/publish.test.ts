@@ -2,12 +2,11 @@
 import { Type } from '@sinclair/typebox'
 import t from 'tap'
 import WebSocket from 'ws'
-import type { Adapter } from '../src/adapters/adapter.js'
-import { memoryAdapter } from '../src/adapters/memory.js'
 import { createClient } from '../src/client/index.js'
 import { agentEvents, defineEvents } from '../src/index.js'
 import type { AuthorizeContext } from '../src/options.js'
 import { until } from './helpers/client.js'
+import { faultyAdapter } from './helpers/faulty-adapter.js'
 import { buildApp, connect, delay, logCapture, sign, wsUrl } from './helpers/index.js'
 
 const events = defineEvents({ ...agentEvents, typing: Type.Object({ typing: Type.Boolean() }), nudge: Type.Unknown() })
@@ -109,8 +108,8 @@ t.test('publishes count against the rate limit; the remembered answers are bound
 
 t.test('a publish the adapter fails is answered internal', async (t) => {
   const logs = logCapture('error')
-  const inner = memoryAdapter()
-  const adapter: Adapter = { ...inner, publish: async () => Promise.reject(new Error('broker down')) }
+  const adapter = faultyAdapter()
+  adapter.fail('publish', { message: 'broker down' })
   const app = await buildApp(t, { events, authorize: () => true, adapter }, { fastify: logs.fastify })
   const c = await connect(app)
   t.same((await c.call({ type: 'publish', room: 'r', data: { type: 'typing', data: { typing: true } } })).data, {

@@ -1,12 +1,12 @@
 // Durable human in the loop: app.realtime.ask() questions live in the room's history and shared state, the first
 // answer wins on any connection or instance, and everyone is told it is settled.
 import t from 'tap'
-import { memoryAdapter } from '../src/adapters/memory.js'
 import { redisAdapter } from '../src/adapters/redis.js'
 import type { ClientQuestion } from '../src/client/index.js'
 import type { AgentEvents } from '../src/index.js'
 import { connectTest } from '../src/testing.js'
 import { sdk, until } from './helpers/client.js'
+import { faultyAdapter } from './helpers/faulty-adapter.js'
 import { buildApp, connect, delay, logCapture, sign } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
 
@@ -153,21 +153,13 @@ t.test('bad questions throw at once; an app that closes rejects its waiting asks
 })
 
 t.test('adapter failures: an answer gets internal, a timeout is still told to the asker, an announcement is logged', async (t) => {
-  const adapter = memoryAdapter()
-  const failing = new Set<string>()
-  const take = adapter.stateTake.bind(adapter)
-  const publish = adapter.publish.bind(adapter)
-  adapter.stateTake = (...a) => (failing.has('take') ? Promise.reject(new Error('take failed')) : take(...a))
-  adapter.publish = (room, event, policy) =>
-    failing.has('announce') && !event.volatile && event.head.includes('hitl_resolved')
-      ? Promise.reject(new Error('publish failed'))
-      : publish(room, event, policy)
+  const adapter = faultyAdapter()
   const logs = logCapture('warn')
   const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
   const client = await connectTest(app, { user: 'u' })
   await client.subscribe('user:u')
   // Every write of an outcome fails, from the start: the answer gets internal, and the timeout cannot be recorded.
-  failing.add('take')
+  adapter.fail('stateTake', { message: 'take failed' })
   const gaveUp = t.rejects(app.realtime.ask('user:u', question('f1'), { timeout: 100 }), { code: 'FST_REALTIME_REQUEST_TIMEOUT' })
   const shown = await client.next('hitl_request')
   client.answer(shown, 'x')
@@ -177,8 +169,9 @@ t.test('adapter failures: an answer gets internal, a timeout is still told to th
     logs.records().some((r) => r.msg === 'realtime question timeout could not be recorded'),
     'the asker gave up all the same'
   )
-  failing.clear()
-  failing.add('announce')
+  adapter.heal()
+  // Only the announcement of the outcome fails, not the event that records it.
+  adapter.fail('publish', { message: 'publish failed', when: (_room, event) => !event.volatile && event.head.includes('hitl_resolved') })
   const quiet = app.realtime.ask('user:u', question('f2'))
   client.answer(await client.next('hitl_request'), 'y')
   t.equal(await quiet, 'y', 'recorded, so the asker has its answer')

@@ -179,9 +179,9 @@ t.test('join and leave from the server need no authorize and tell the client', a
   t.equal((await a1.next('agent:thought')).room, 'team:7')
   t.equal((await a2.next('agent:thought')).room, 'team:7')
 
-  t.equal(app.realtime.leave(id1, 'team:7'), 1)
-  t.equal(app.realtime.leave(id1, 'team:7'), 0)
-  t.equal(app.realtime.leave('no-such-connection', 'team:7'), 0)
+  t.equal(await app.realtime.leave(id1, 'team:7'), 1)
+  t.equal(await app.realtime.leave(id1, 'team:7'), 0)
+  t.equal(await app.realtime.leave('no-such-connection', 'team:7'), 0)
   t.same((await a1.next('unsubscribed')).room, 'team:7')
   await app.realtime.emit('team:7', thought('second'))
   t.equal((await a2.next('agent:thought')).data.content, 'second')

@@ -1,9 +1,9 @@
 // Token streaming: app.realtime.stream() coalesces appends into few deltas; a late joiner gets the text so far.
 import t from 'tap'
-import { memoryAdapter } from '../src/adapters/memory.js'
 import { defineEvents, Type } from '../src/index.js'
 import { connectTest, type TestClient, type TestFrame } from '../src/testing.js'
 import { scriptedServer, sdk, until } from './helpers/client.js'
+import { faultyAdapter } from './helpers/faulty-adapter.js'
 import { buildApp, delay, logCapture, sign } from './helpers/index.js'
 
 const thought = { type: 'agent:thought' as const, data: { runId: 'r1', content: '' } }
@@ -141,14 +141,11 @@ t.test('misuse throws at once, with a clear error', async (t) => {
 })
 
 t.test('when the adapter fails, appends are logged and end() rejects', async (t) => {
-  const adapter = memoryAdapter()
-  let failing = false
-  const write = adapter.stateWrite.bind(adapter)
-  adapter.stateWrite = (...a) => (failing ? Promise.reject(new Error('state down')) : write(...a))
+  const adapter = faultyAdapter()
   const logs = logCapture('warn')
   const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
   const s = app.realtime.stream('r', thought, { window: 0 })
-  failing = true
+  adapter.fail('stateWrite', { message: 'state down' })
   s.append('lost')
   await delay(20)
   t.ok(logs.records().some((r) => r.msg === 'realtime stream write failed' && r.room === 'r' && r.stream === s.id))

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import type {
   Adapter,
   AdapterHandler,
@@ -12,6 +12,7 @@ import type {
   StateChanges,
   StreamPosition
 } from './adapter.js'
+import { loadIoredis } from './ioredis.js'
 import { ttlTimer } from './ttl-timer.js'
 
 export interface RedisAdapterOptions {
@@ -343,8 +344,14 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
     async init(h, logger) {
       handler = h
       log = logger
-      cmd = given ?? new Redis(url, own)
-      sub = given !== undefined ? given.duplicate({ ...own, autoResubscribe: false }) : new Redis(url, { ...own, autoResubscribe: false })
+      if (given !== undefined) {
+        cmd = given
+        sub = given.duplicate({ ...own, autoResubscribe: false })
+      } else {
+        const Client = await loadIoredis()
+        cmd = new Client(url, own)
+        sub = new Client(url, { ...own, autoResubscribe: false })
+      }
       const where = given !== undefined ? 'the given client' : redact(url)
       // One warning per outage of each connection, not one per reconnect attempt.
       for (const client of given !== undefined ? [sub] : [cmd, sub]) {

@@ -1,5 +1,5 @@
-import type { Static } from '@sinclair/typebox'
-import type { EventRegistry } from '../events.js'
+import type { Static, TSchema } from '@sinclair/typebox'
+import type { EventRegistry, MessageRegistry } from '../events.js'
 import type { PresenceChange, PresenceMember } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
 import type { FetchLike } from './sse-socket.js'
@@ -15,10 +15,10 @@ export type { PresenceChange, PresenceMember }
 /** The subset of the WebSocket API the client uses: the browser's, or `ws` in Node. */
 export interface WebSocketLike {
   readonly readyState: number
-  onopen: ((ev: any) => void) | null
-  onmessage: ((ev: { data: any }) => void) | null
+  onopen: ((ev: unknown) => void) | null
+  onmessage: ((ev: { data: unknown }) => void) | null
   onclose: ((ev: { code: number; reason: string }) => void) | null
-  onerror: ((ev: any) => void) | null
+  onerror: ((ev: unknown) => void) | null
   send(data: string): void
   close(code?: number, reason?: string): void
 }
@@ -58,7 +58,65 @@ export type ClientQuestion<E extends EventRegistry> = { [K in keyof E & string]:
 /** Any registry event, as the client receives it: a union that narrows on `type`. */
 export type ClientEvent<E extends EventRegistry> = { [K in keyof E & string]: ClientEventOf<E, K> }[keyof E & string]
 
-export interface ClientOptions<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+/** The `data` a message of a registry carries: a bare schema, or the `data` of a `defineMessages` entry. */
+export type MessageData<M extends MessageRegistry, K extends keyof M> = M[K] extends TSchema
+  ? Static<M[K]>
+  : M[K] extends { data: infer D extends TSchema }
+    ? Static<D>
+    : never
+
+/** The ack of a message, as its `defineMessages` entry declares it; `unknown` for a bare schema. */
+export type MessageAck<M extends MessageRegistry, K extends keyof M> = M[K] extends { ack: infer A extends TSchema } ? Static<A> : unknown
+
+/**
+ * Why the connection failed or ended, as `onError` reports it. `retrying` tells whether the client carries on
+ * (a new attempt follows) or stopped (state `closed`).
+ * - `refused`: the server refused the upgrade; `status` and `body` are its HTTP answer (401 token, 403 origin),
+ *   found by a plain request to the endpoint after repeated failures. The client stops.
+ * - `unreachable`: repeated attempts failed and the endpoint gave no refusal to read (down, or not reachable).
+ * - `token`: the `token` function threw or rejected; `cause` holds what it threw.
+ * - `auth_expired` (4001), `rate_limited` (4029), `going_away` (1001, 1012: the server shuts down or restarts),
+ *   `protocol` (1002, 1007, 1008, 1009: reconnecting would repeat it),
+ *   `server_error` (1011), `revoked` (4500–4999): the server closed with that `code` and `reason`. A lost
+ *   connection (1006) and the closes that only ask to reconnect and resume (4008, 4010) are not failures: the state
+ *   change carries their code.
+ */
+export interface ConnectionError {
+  readonly kind:
+    | 'refused'
+    | 'unreachable'
+    | 'token'
+    | 'auth_expired'
+    | 'rate_limited'
+    | 'going_away'
+    | 'protocol'
+    | 'server_error'
+    | 'revoked'
+  /** The close code, for a connection the server closed. */
+  readonly code?: number
+  /** The close reason, or the refusal's message. */
+  readonly reason: string
+  /** The HTTP status of a refused upgrade. */
+  readonly status?: number
+  /** The HTTP body of a refused upgrade (parsed JSON: `{ statusCode, code, error, message }`). */
+  readonly body?: unknown
+  readonly cause?: unknown
+  readonly retrying: boolean
+}
+
+/** How a connection ended, passed with a state change that a close caused. */
+export interface CloseInfo {
+  readonly code: number
+  readonly reason: string
+}
+
+/** Where a room stands for this client: the last seq received and its epoch. Pass it back to `subscribe()` to resume. */
+export interface Position {
+  readonly seq: number
+  readonly epoch: string
+}
+
+export interface ClientOptions<E extends EventRegistry = EventRegistry, M extends MessageRegistry = EventRegistry> {
   /** `ws://` or `wss://` URL of the endpoint. The token never goes in it. */
   url: string
   /** A token, or a function called before every (re)connect and before the token expires. */
@@ -75,10 +133,19 @@ export interface ClientOptions<E extends EventRegistry = EventRegistry, M extend
   fetch?: FetchLike
   /** The server's event registry, for types only (nothing of it is used at run time). */
   events?: E
-  /** The client message types the server registered with `handle()`, for the types of `send`. */
+  /** The client message types the server registered with `handle()` (`defineMessages`), for the types of `send` and its ack. */
   messages?: M
-  /** Reconnect policy; `false` never reconnects. `maxAttempts` defaults to forever. */
-  reconnect?: (BackoffOptions & { maxAttempts?: number }) | false
+  /**
+   * Reconnect policy; `false` never reconnects. `maxAttempts` defaults to forever. `spread` is the window (ms) the
+   * first attempt after a lost connection is drawn from, uniformly, so that clients dropped together by a restart do
+   * not come back together: default `initialDelay` when you set one, else 2 000. Later attempts back off exponentially.
+   */
+  reconnect?: (BackoffOptions & { maxAttempts?: number; spread?: number }) | false
+  /**
+   * Called for every failure of the connection, with a typed reason: a refused upgrade (HTTP status and body), an
+   * expired token, a rate limit, a server going away, a protocol error. See `ConnectionError`.
+   */
+  onError?: (error: ConnectionError) => void
   /** Milliseconds `send()` waits for its ack. Default 10 000. */
   ackTimeout?: number
   /** Milliseconds the server may stay silent past its heartbeat interval before the socket is replaced. Default 10 000. */
@@ -105,6 +172,12 @@ export interface SubscribeInfo {
 }
 
 export interface SubscribeOptions {
+  /**
+   * Resume from a saved position (`client.positions()[room]`, e.g. kept in sessionStorage across a reload): the
+   * server replays every event after `since` in `epoch` (`recovered: true`), or answers `recovered: false`.
+   */
+  since?: number
+  epoch?: string
   /** Called on every `subscribed`: the first time, and after each reconnect. */
   onSubscribed?: (info: SubscribeInfo) => void
   /**
@@ -131,7 +204,8 @@ export interface Subscription {
 
 /** An `error` reply, a timeout, or a lost connection, with a stable `code`. */
 export class RealtimeClientError extends Error {
-  readonly code: string
+  // Declared, not defined: a class field would cost the browser bundle a helper.
+  declare readonly code: string
   constructor(code: string, message: string) {
     super(message)
     this.name = 'RealtimeClientError'
@@ -139,7 +213,7 @@ export class RealtimeClientError extends Error {
   }
 }
 
-export interface RealtimeClient<E extends EventRegistry = EventRegistry, M extends EventRegistry = EventRegistry> {
+export interface RealtimeClient<E extends EventRegistry = EventRegistry, M extends MessageRegistry = EventRegistry> {
   readonly state: ClientState
   /** The transport of the current (or last) connection. */
   readonly transport: 'websocket' | 'sse'
@@ -158,8 +232,16 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
    * `forbidden`. Rejects like `send` on timeout, a lost connection or `close()`. To follow changes, use `onPresence`.
    */
   presence(room: string, options?: { timeout?: number }): Promise<PresenceMember[]>
-  /** Sends a message registered with `handle()` and resolves with its ack. Queued while disconnected. */
-  send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>, options?: { timeout?: number }): Promise<R>
+  /**
+   * Sends a message registered with `handle()` and resolves with its ack, typed by its `defineMessages` entry.
+   * Queued while disconnected.
+   */
+  send<K extends keyof M & string, R = MessageAck<M, K>>(type: K, data: MessageData<M, K>, options?: { timeout?: number }): Promise<R>
+  /**
+   * Where each room held stands (room → seq and epoch), for rooms that got their `subscribed`. Save it (e.g. in
+   * sessionStorage) and pass an entry to `subscribe(room, handler, { since, epoch })` to resume after a reload.
+   */
+  positions(): Record<string, Position>
   /**
    * Publishes a registry event to a room's members (a typing indicator, a cursor): volatile, never queued (it
    * rejects with `disconnected` while not connected), allowed where the server's `authorize` allows `publish`.
@@ -185,7 +267,10 @@ export interface RealtimeClient<E extends EventRegistry = EventRegistry, M exten
   reply(id: string, data: unknown, options?: { timeout?: number }): Promise<void>
   /** Declines an open question: the server's `ask()` rejects with the code. */
   decline(id: string, code: string, message?: string, options?: { timeout?: number }): Promise<void>
-  onStateChange(listener: (state: ClientState, previous: ClientState) => void): () => void
+  /** Called on every state change; a change caused by a closed connection carries its close code and reason. */
+  onStateChange(listener: (state: ClientState, previous: ClientState, close?: CloseInfo) => void): () => void
+  /** Adds a listener for connection failures (as the `onError` option). Returns a function that removes it. */
+  onError(listener: (error: ConnectionError) => void): () => void
   /** Closes the connection for good: no reconnect, every pending ack rejected, no timer left. */
   close(): void
 }

@@ -2,7 +2,7 @@
  * `fastify-realtime/client`: a typed `realtime.v1` client for browsers and Node, plus the protocol's
  * constants and message types. It imports no schema library at run time.
  */
-export type { EventData, EventOf, EventRegistry } from '../events.js'
+export type { AckOf, EventData, EventOf, EventRegistry, MessageRegistry, MessageSpec } from '../events.js'
 export * from '../protocol/constants.js'
 export type * from '../protocol/messages.js'
 export {
@@ -12,6 +12,11 @@ export {
   type ClientQuestion,
   type ClientQuestionOf,
   type ClientState,
+  type CloseInfo,
+  type ConnectionError,
+  type MessageAck,
+  type MessageData,
+  type Position,
   type PresenceChange,
   type PresenceMember,
   type RealtimeClient,
@@ -24,3 +29,4 @@ export {
 } from './api.js'
 export { type BackoffOptions, backoff } from './backoff.js'
 export { createClient } from './client.js'
+export type { Link, LinkEvents, Refusal, Transport } from './transport.js'

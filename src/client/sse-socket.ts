@@ -80,10 +80,10 @@ export class EventStreamParser {
 /** One stream and its POSTs, as a `WebSocketLike`. */
 export class SseSocket implements WebSocketLike {
   readyState = CONNECTING
-  onopen: ((ev: any) => void) | null = null
-  onmessage: ((ev: { data: any }) => void) | null = null
+  onopen: ((ev: unknown) => void) | null = null
+  onmessage: ((ev: { data: unknown }) => void) | null = null
   onclose: ((ev: { code: number; reason: string }) => void) | null = null
-  onerror: ((ev: any) => void) | null = null
+  onerror: ((ev: unknown) => void) | null = null
   private readonly abort = new AbortController()
   private readonly base: string
   private sessionId: string | undefined

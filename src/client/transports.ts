@@ -1,5 +1,6 @@
 import type { WebSocketConstructor, WebSocketLike } from './api.js'
 import { type FetchLike, type SseMemory, SseSocket } from './sse-socket.js'
+import { type Transport, webSocketTransport } from './transport.js'
 
 /** The transports the client knows, in the order it tries them by default. */
 export type TransportName = 'websocket' | 'sse'
@@ -37,9 +38,26 @@ export class TransportPicker {
     return this.order[this.index] as TransportName
   }
 
-  open(url: string, protocols: string[], token: string | undefined): WebSocketLike {
-    if (this.current === 'sse') return new SseSocket(url, token, this.memory, this.fetchImpl as FetchLike)
-    return new (this.ws as WebSocketConstructor)(url, protocols)
+  /**
+   * The client's `Transport`: each link opens on the current transport. The SSE socket behaves as a WebSocket does
+   * (open, message, close events), so the WebSocket transport's link logic serves both.
+   */
+  transport(): Transport {
+    return {
+      open: (url, token, on) => {
+        const Impl: WebSocketConstructor = this.current === 'sse' ? this.sseConstructor(token) : (this.ws as WebSocketConstructor)
+        return webSocketTransport(Impl).open(url, token, on)
+      }
+    }
+  }
+
+  private sseConstructor(token: string | undefined): WebSocketConstructor {
+    const { memory, fetchImpl } = this
+    return class extends SseSocket {
+      constructor(url: string) {
+        super(url, token, memory, fetchImpl as FetchLike)
+      }
+    }
   }
 
   /** A connection never reached `ready`: the next one tries the next transport. */

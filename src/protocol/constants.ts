@@ -47,7 +47,10 @@ export const ServerType = {
 } as const
 
 /** Every control type. An event registry may not use these names. */
-export const RESERVED_TYPES: readonly string[] = /* @__PURE__ */ Object.freeze([...Object.values(ClientType), ...Object.values(ServerType)])
+// Pure calls only (no spread), so a bundle that does not use it drops it and the two objects with it.
+export const RESERVED_TYPES: readonly string[] = /* @__PURE__ */ Object.freeze(
+  /* @__PURE__ */ (Object.values(ClientType) as string[]).concat(/* @__PURE__ */ Object.values(ServerType))
+)
 
 /**
  * `data.code` of an `error` message. The connection stays open after each of these.

@@ -16,8 +16,6 @@ export const DEADLINE_RULE = `a whole number of ms from 1 to ${MAX_TIMER}, or In
  */
 export interface Deadline<T> {
   readonly promise: Promise<T>
-  /** Whether it has settled. */
-  readonly settled: boolean
   resolve(value: T): void
   reject(err: Error): void
 }
@@ -30,21 +28,14 @@ export function deadline<T>(ms: number, onExpire: (d: Deadline<T>) => void): Dea
     reject = rej
   })
   let timer: ReturnType<typeof setTimeout> | undefined
-  let settled = false
+  // A promise settles once: later calls change nothing.
   const d: Deadline<T> = {
     promise,
-    get settled() {
-      return settled
-    },
     resolve(value) {
-      if (settled) return
-      settled = true
       clearTimeout(timer)
       resolve(value)
     },
     reject(err) {
-      if (settled) return
-      settled = true
       clearTimeout(timer)
       reject(err)
     }

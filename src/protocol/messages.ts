@@ -76,3 +76,7 @@ export interface RequestMessage<T extends string = string, D = unknown> {
   id: string
   data: D
 }
+/** A user's first connection joined a room (`join`), or their last one left it (`leave`). */
+export type PresenceChangeMessage = Static<typeof S.Join> | Static<typeof S.Leave>
+/** The answer to `presence {room}`: the room's members. */
+export type PresenceListMessage = Static<typeof S.PresenceList>

@@ -5,19 +5,19 @@ import {
   FST_REALTIME_CLOSING,
   FST_REALTIME_FORBIDDEN_ORIGIN,
   FST_REALTIME_SERVER_FULL,
-  FST_REALTIME_TOO_MANY_CONNECTIONS,
-  FST_REALTIME_UNAUTHORIZED
+  FST_REALTIME_TOO_MANY_CONNECTIONS
 } from '../errors.js'
-import type { ResolvedOptions } from '../options.js'
+import type { JwtSecretFunction, ResolvedOptions } from '../options.js'
 import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
 import type { RealtimeUser } from '../types.js'
+import { createIdentify, originAllowed } from './identity.js'
 
 /** The token taken out of a `?token=` upgrade URL before Fastify logs the URL. */
-const kQueryToken = Symbol('fastify-realtime.queryToken')
+export const kQueryToken = Symbol('fastify-realtime.queryToken')
 /** The verified user, handed from the `preValidation` hook to the WebSocket handler. */
 export const kUser = Symbol('fastify-realtime.user')
 
-type RawWithToken = IncomingMessage & { [kQueryToken]?: string }
+export type RawWithToken = IncomingMessage & { [kQueryToken]?: string }
 export type RequestWithUser = FastifyRequest & { [kUser]?: RealtimeUser }
 
 /**
@@ -87,19 +87,45 @@ export function describeJwtError(err: unknown): Refusal {
   return new Refusal(reason, label)
 }
 
-/** Verifies a token with the app's @fastify/jwt and checks it names a user. */
-export function createVerifier(fastify: FastifyInstance): (token: string) => Promise<RealtimeUser> {
-  return async (token) => {
+/** Verifies a token and checks it names a user; `request` is the upgrade's (absent for an `auth` refresh). */
+export type Verifier = (token: string, request?: FastifyRequest) => Promise<RealtimeUser>
+
+/**
+ * Verifies a token with the app's @fastify/jwt and checks it names a user. With a `secret` function (a JWKS lookup),
+ * the key is asked for each token: @fastify/jwt's own `verify()` calls such a function only from `request.jwtVerify()`,
+ * which reads no subprotocol and no query, so the key is found here and handed to `verify()`.
+ */
+export function createVerifier(fastify: FastifyInstance, secret: unknown): Verifier {
+  if (!fastify.hasDecorator('jwt')) {
+    return async () => {
+      throw new Refusal('Token refresh is not available: this server authenticates connections with its authenticate hook', 'no_jwt')
+    }
+  }
+  const jwt = fastify.jwt as unknown as {
+    verify(token: string, options?: object): unknown
+    decode(token: string, options: object): { header: object; payload: object } | null
+  }
+  const keyOf = typeof secret === 'function' ? (secret as JwtSecretFunction) : undefined
+  return async (token, request) => {
     let payload: unknown
     try {
-      payload = await (fastify.jwt.verify as (t: string) => unknown)(token)
+      if (keyOf === undefined) payload = await jwt.verify(token)
+      else {
+        const decoded = jwt.decode(token, { complete: true }) as Parameters<JwtSecretFunction>[1]
+        payload = await jwt.verify(token, { key: await keyOf(request ?? null, decoded) })
+      }
     } catch (err) {
       throw describeJwtError(err)
     }
-    const sub = (payload as { sub?: unknown } | null)?.sub
-    if ((typeof sub !== 'string' || sub === '') && typeof sub !== 'number') throw new Refusal('Token has no subject (sub)', 'no_subject')
-    return { ...(payload as object), sub: String(sub) } as RealtimeUser
+    return namedUser(payload, 'Token has no subject (sub)')
   }
+}
+
+/** The user a verified token or `authenticate` gave: `sub` is required, and becomes a string. */
+export function namedUser(value: unknown, missing: string): RealtimeUser {
+  const sub = (value as { sub?: unknown } | null)?.sub
+  if ((typeof sub !== 'string' || sub === '') && typeof sub !== 'number') throw new Refusal(missing, 'no_subject')
+  return { ...(value as object), sub: String(sub) } as RealtimeUser
 }
 
 /**
@@ -115,8 +141,9 @@ export interface UpgradeGate {
   refused(label: string): void
 }
 
-export function createAuthenticate(opts: ResolvedOptions, verify: (token: string) => Promise<RealtimeUser>, gate: UpgradeGate) {
+export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate: UpgradeGate) {
   const { connections, connectionsPerUser } = opts.limits
+  const identify = createIdentify(opts, verify)
   return async function authenticate(request: FastifyRequest): Promise<void> {
     try {
       await check(request)
@@ -136,7 +163,7 @@ export function createAuthenticate(opts: ResolvedOptions, verify: (token: string
       throw new FST_REALTIME_SERVER_FULL()
     }
     const origin = request.headers.origin
-    if (origin !== undefined && !opts.anyOrigin && !opts.origins.includes(origin)) {
+    if (origin !== undefined && !(await originAllowed(opts.origins, origin, request))) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
       throw Object.assign(new FST_REALTIME_FORBIDDEN_ORIGIN(origin), { label: 'origin' })
     }
@@ -144,48 +171,13 @@ export function createAuthenticate(opts: ResolvedOptions, verify: (token: string
     if (protocols.length > 0 && !protocols.includes(SUBPROTOCOL)) {
       throw new FST_REALTIME_BAD_SUBPROTOCOL(`Offer the "${SUBPROTOCOL}" subprotocol`)
     }
-    const token = takeToken(request, protocols, opts.allowQueryToken)
-    let user: RealtimeUser
-    try {
-      user = await verify(token)
-    } catch (err) {
-      const { message, label } = err as Refusal
-      request.log.info({ reason: message }, 'realtime authentication failed')
-      throw Object.assign(new FST_REALTIME_UNAUTHORIZED(message), { label })
-    }
+    const user = await identify(request, protocols)
     if (gate.connectionsOf(user.sub) >= connectionsPerUser) {
       request.log.info({ userId: user.sub, connectionsPerUser }, 'realtime upgrade refused: too many connections for the user')
       throw new FST_REALTIME_TOO_MANY_CONNECTIONS(connectionsPerUser)
     }
     ;(request as RequestWithUser)[kUser] = user
   }
-}
-
-function takeToken(request: FastifyRequest, protocols: string[], allowQuery: boolean): string {
-  const header = request.headers.authorization
-  if (header !== undefined) {
-    const match = /^Bearer[ \t]+(\S+)\s*$/i.exec(header)
-    if (match === null) return refuse(request, 'Malformed Authorization header: expected "Bearer <token>"', 'malformed_header')
-    return match[1] as string
-  }
-  const offered = protocols.find((p) => p.startsWith(BEARER_PREFIX))
-  if (offered !== undefined) return offered.slice(BEARER_PREFIX.length)
-  const query = (request.raw as RawWithToken)[kQueryToken]
-  if (query !== undefined) {
-    if (!allowQuery)
-      return refuse(
-        request,
-        'Tokens in the query string are disabled: use the Authorization header or the bearer subprotocol',
-        'query_disabled'
-      )
-    return query
-  }
-  return refuse(request, 'Missing token', 'missing')
-}
-
-function refuse(request: FastifyRequest, reason: string, label: string): never {
-  request.log.info({ reason }, 'realtime authentication failed')
-  throw Object.assign(new FST_REALTIME_UNAUTHORIZED(reason), { label })
 }
 
 /** Selects `realtime.v1` on our path, never a `bearer.` token; other paths keep the previous choice. */

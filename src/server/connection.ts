@@ -71,11 +71,15 @@ export class Connection implements RealtimeConnection {
     })
   }
 
-  /** Called once the hub holds the connection: greets the client and arms the token expiry (which may close it at once). */
+  /**
+   * Called once the hub holds the connection and it is in its rooms at connect: greets the client and arms the token
+   * expiry (which may close it at once).
+   */
   start(heartbeatMs: number): void {
     this.log.info('realtime connection opened')
     const { maxPayload } = this.hub.opts.limits
-    this.sendFrame(frames.ready({ connectionId: this.id, userId: this.userId, heartbeatMs, maxPayload }))
+    // The rooms joined at connect answered `subscribed` already: held back until now, they follow `ready`.
+    this.outbox.open(() => this.sendFrame(frames.ready({ connectionId: this.id, userId: this.userId, heartbeatMs, maxPayload })))
     this.scheduleExpiry()
   }
 
@@ -111,13 +115,6 @@ export class Connection implements RealtimeConnection {
 
   removePending(request: PendingRequest): void {
     this.asked.delete(request)
-  }
-
-  /** Takes every pending request off the connection (it is closing) and returns them. */
-  takePending(): PendingRequest[] {
-    const all = [...this.asked]
-    this.asked.clear()
-    return all
   }
 
   addTicket(ticket: JoinTicket): void {

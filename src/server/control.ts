@@ -24,6 +24,10 @@ export type Signal =
       readonly data?: unknown
       readonly error?: { readonly code: string; readonly message: string }
     }
+  /** The user joined (`joined`) or left `room` from the server: their connections on every instance follow. */
+  | { readonly kind: 'member'; readonly user: string; readonly room: string; readonly joined: boolean; readonly from: string }
+  /** Close every connection of `user` (the server API's `disconnect`, e.g. after a logout). */
+  | { readonly kind: 'disconnect'; readonly user: string; readonly code: number; readonly reason: string }
 
 type Listener = (signal: Signal) => void
 

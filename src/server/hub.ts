@@ -12,6 +12,7 @@ import type { Connection } from './connection.js'
 import { Control } from './control.js'
 import { Delivery } from './delivery.js'
 import * as frames from './frames.js'
+import { Memberships } from './memberships.js'
 import type { Metrics } from './metrics.js'
 import { Presence } from './presence.js'
 import { Registry } from './registry.js'
@@ -51,7 +52,8 @@ export interface Counters {
 
 /**
  * One instance's real-time state, wired together: what it holds (`registry`), how a subscribe goes (`subscriptions`),
- * how publications reach sockets (`delivery`, `scheduler`), presence, server requests, and the agent features. Every
+ * the rooms the server decides (`memberships`), how publications reach sockets (`delivery`, `scheduler`), presence,
+ * server requests, and the agent features. Every
  * emit is validated and serialized here once and handed to the adapter; the adapter hands every publication (from
  * this instance or another) back to `delivery`.
  */
@@ -66,6 +68,8 @@ export class Hub {
   readonly requests: Requests
   /** Signals between instances, and the agent features built on them. */
   readonly control: Control
+  /** The rooms the server puts a user in: `subscriptions` at connect, remembered joins, `join`/`leave` of a user. */
+  readonly memberships: Memberships
   /** The agent features' side of client messages (`agent.ts` plugs them in). */
   features!: AgentDesk
   closing = false
@@ -89,6 +93,7 @@ export class Hub {
     this.presence = new Presence(this)
     this.requests = new Requests(this)
     this.control = new Control(adapter, log)
+    this.memberships = new Memberships(this)
   }
 
   /** Connections of this instance, by id. */

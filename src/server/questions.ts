@@ -15,7 +15,7 @@ import type { Hub } from './hub.js'
 import { StateField } from './state.js'
 
 type Settled = Extract<Signal, { kind: 'settled' }>
-type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
+export type Outcome = Omit<Settled, 'kind' | 'id'> & { by?: string }
 
 interface Waiter {
   readonly answer: Deadline<unknown>
@@ -36,8 +36,11 @@ export class Questions {
     hub.control.on('settled', (signal) => this.release(signal as Settled))
   }
 
-  /** `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. */
-  ask(target: JoinTarget, event: unknown, options: AskOptions = {}): Promise<unknown> {
+  /**
+   * `app.realtime.ask()`. A bad question throws here, synchronously, like `emit()`. `posed` learns the question's id
+   * once it is in the room (the server API answers with it, then waits).
+   */
+  ask(target: JoinTarget, event: unknown, options: AskOptions = {}, posed?: (id: string) => void): Promise<unknown> {
     const room = typeof target === 'string' ? target : `user:${target.user}`
     this.hub.checkRoom(room)
     const { type, data } = this.hub.validateEvent(event)
@@ -47,10 +50,17 @@ export class Questions {
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 256)) {
       throw new FST_REALTIME_INVALID_OPTION('ask idempotencyKey must be a string of 1 to 256 characters')
     }
-    return this.pose(room, type, data, timeout, key)
+    return this.pose(room, type, data, timeout, key, posed)
   }
 
-  private async pose(room: string, type: string, data: unknown, timeout: number, key: string | undefined): Promise<unknown> {
+  private async pose(
+    room: string,
+    type: string,
+    data: unknown,
+    timeout: number,
+    key: string | undefined,
+    posed?: (id: string) => void
+  ): Promise<unknown> {
     // Kept as long as it may be answered, and the history ttl after.
     const ttl = Math.min(MAX_TIMER, timeout + this.hub.policyOf(room).ttl)
     const id = `q.${randomBytes(9).toString('base64url')}`
@@ -61,17 +71,28 @@ export class Questions {
         const settled = state[StateField.settled(held)]
         // Answered (or declined) before: the same answer again, at once. Pending: wait for it with the others.
         if (settled !== undefined && (JSON.parse(settled) as Outcome).status !== 'timeout') {
+          posed?.(held)
           return this.outcome(held, JSON.parse(settled) as Outcome, timeout)
         }
-        if (state[StateField.question(held)] !== undefined) return this.wait(room, held, timeout)
+        if (state[StateField.question(held)] !== undefined) {
+          posed?.(held)
+          return this.wait(room, held, timeout)
+        }
         // Timed out, or forgotten: ask anew under the same key.
         await this.hub.adapter.stateWrite(room, { [StateField.key(key)]: id }, ttl)
       }
     }
     const waiting = this.wait(room, id, timeout)
     const ts = frames.now()
-    await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
-    await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    try {
+      await this.hub.adapter.stateWrite(room, { [StateField.question(id)]: JSON.stringify({ id, type, data, ts }) }, ttl)
+      await this.hub.emit(room, { type, data }, { immediate: true }, `,"id":${JSON.stringify(id)}`)
+    } catch (err) {
+      // Not asked (the adapter failed): the caller gets this error, and nothing waits for an answer that cannot come.
+      this.forget(id, err as Error)
+      return waiting
+    }
+    posed?.(id)
     return waiting
   }
 
@@ -81,6 +102,12 @@ export class Questions {
     const same = this.waiting.get(id) ?? new Set()
     this.waiting.set(id, same.add(waiter))
     return waiter.answer.promise
+  }
+
+  /** Drops the waiters of a question that was never asked; they reject with `err` (their timers cleared). */
+  private forget(id: string, err: Error): void {
+    for (const w of this.waiting.get(id) as Set<Waiter>) w.answer.reject(err)
+    this.waiting.delete(id)
   }
 
   private expire(room: string, id: string): void {
@@ -94,9 +121,10 @@ export class Questions {
   /**
    * Records the outcome if the question is still pending, in one atomic step: the askers are settled, the room told
    * (`hitl_resolved`) and the other instances signalled. When someone settled it first, the askers here are settled
-   * from what was recorded (in case its signal was lost). Resolves with what happened.
+   * from what was recorded (in case its signal was lost). Resolves with what happened. Public because it is also the
+   * way an answer that does not come from a connection (an AG-UI run resuming an interrupt) settles a question.
    */
-  private async record(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
+  async record(room: string, id: string, outcome: Outcome): Promise<'won' | 'settled' | 'unknown'> {
     const ttl = this.hub.policyOf(room).ttl
     const won = await this.hub.adapter.stateTake(room, StateField.question(id), { [StateField.settled(id)]: JSON.stringify(outcome) }, ttl)
     if (!won) {
@@ -126,7 +154,8 @@ export class Questions {
     if (outcome.status === 'answered') return outcome.data
     if (outcome.status === 'timeout') throw new FST_REALTIME_REQUEST_TIMEOUT(id, timeout)
     const { code, message } = outcome.error as { code: string; message: string }
-    throw new FST_REALTIME_REQUEST_REJECTED(id, `${code}: ${message}`)
+    // `reply` keeps the client's own code and message, which the error's message only quotes.
+    throw Object.assign(new FST_REALTIME_REQUEST_REJECTED(id, `${code}: ${message}`), { reply: { code, message } })
   }
 
   /**

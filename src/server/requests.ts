@@ -67,7 +67,8 @@ export class Requests {
 
   /** `conn` closed: the requests only it could answer fail. */
   forget(conn: Connection): void {
-    for (const pending of conn.takePending()) {
+    for (const pending of [...conn.pending]) {
+      conn.removePending(pending)
       pending.targets.delete(conn)
       if (pending.targets.size === 0) this.settle(pending, new FST_REALTIME_REQUEST_DISCONNECTED(pending.id))
     }

@@ -85,8 +85,19 @@ export class WriteScheduler {
   }
 }
 
-/** One connection's messages waiting for the end of a turn, and where that connection stands in the turns. */
+/** A message sent before the session greeted its peer, kept back with what `push` was told. */
+interface Held {
+  readonly message: OutboundMessage
+  readonly size: number
+  readonly immediate: boolean
+}
+
+/**
+ * One connection's messages waiting for the end of a turn, and where that connection stands in the turns. It starts
+ * held: what is pushed before `open()` (the `subscribed` of the rooms a connection starts in) waits for the greeting.
+ */
 export class Outbox {
+  private held: Held[] | undefined = []
   private queue: OutboundMessage[] | undefined
   /** Bytes waiting here (as the transport counts them). */
   bytes = 0
@@ -102,6 +113,11 @@ export class Outbox {
 
   /** Writes `message` now, or queues it for the end of the turn (`size` bytes). `immediate` writes what waited too. */
   push(message: OutboundMessage, size: number, immediate: boolean): void {
+    if (this.held !== undefined) {
+      this.held.push({ message, size, immediate })
+      this.bytes += size
+      return
+    }
     const { scheduler } = this
     if (this.queue !== undefined) {
       this.queue.push(message)
@@ -123,6 +139,18 @@ export class Outbox {
     this.queue = [message]
     this.bytes = size
     scheduler.waiting(this)
+  }
+
+  /**
+   * Ends the hold, once: what `greet` pushes goes first, then every message held back, in order, each written or
+   * queued as `push` would.
+   */
+  open(greet: () => void): void {
+    const held = this.held as Held[]
+    this.held = undefined
+    this.bytes = 0
+    greet()
+    for (const { message, size, immediate } of held) this.push(message, size, immediate)
   }
 
   /** Writes what waited, in order, as one write where the transport allows (see `Transport.writeMany`). */

@@ -9,13 +9,14 @@ import {
   FST_REALTIME_TICKETS_FULL
 } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
-import { ClientType } from '../protocol/constants.js'
+import { ClientType, CloseCode } from '../protocol/constants.js'
 import { type IdPosition, parseEventId, SSE_SUFFIX, TICKET_SUFFIX } from '../protocol/sse.js'
 import type { RealtimeUser } from '../types.js'
 import { createAuthenticate, kUser, type RequestWithUser, routeKey, type UpgradeGate } from './auth.js'
 import { route } from './client-messages.js'
 import { Connection, type VerifyToken } from './connection.js'
 import type { Hub } from './hub.js'
+import { kRooms, type RequestWithRooms } from './memberships.js'
 import { SseTransport } from './sse-transport.js'
 
 // The routes of the SSE transport: `GET <path>/sse` opens a stream, `POST <path>/sse/<sessionId>` sends it a client
@@ -132,6 +133,8 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
         const ticket = (request.raw as RawWithTicket)[kTicket]
         if (ticket !== undefined && request.headers.authorization === undefined) request.headers.authorization = `Bearer ${ticket}`
         await openGate(request)
+        // The rooms the app names (`subscriptions`, remembered joins), as for the WebSocket route.
+        await hub.memberships.atConnect(request)
       },
       handler: (request, reply) => open(request, reply)
     })
@@ -185,12 +188,22 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
     sessions.set(id, { conn, transport })
     res.on('close', () => sessions.delete(id))
     hub.add(conn)
-    conn.start(opts.heartbeat.interval)
-    // Resumed rooms first, from where the id says; rooms asked in the query that the id does not name, from now.
-    const rooms = new Map<string, { since?: number; epoch?: string }>()
-    for (const { room, seq, epoch } of resume) rooms.set(room, { since: seq, epoch })
-    for (const room of asked) if (!rooms.has(room)) rooms.set(room, {})
-    for (const [room, data] of rooms) route(conn, hub, { type: ClientType.Subscribe, room, data })
+    // The rooms the user is in are joined before `ready`, as on the WebSocket route.
+    hub.memberships.restore(conn, (request as RequestWithRooms)[kRooms]).then(
+      () => {
+        if (conn.closed) return
+        conn.start(opts.heartbeat.interval)
+        // Resumed rooms first, from where the id says; rooms asked in the query that the id does not name, from now.
+        const rooms = new Map<string, { since?: number; epoch?: string }>()
+        for (const { room, seq, epoch } of resume) rooms.set(room, { since: seq, epoch })
+        for (const room of asked) if (!rooms.has(room)) rooms.set(room, {})
+        for (const [room, data] of rooms) route(conn, hub, { type: ClientType.Subscribe, room, data })
+      },
+      (err: unknown) => {
+        log.error({ err }, 'realtime rooms of the connection could not be joined')
+        conn.close(CloseCode.InternalError, 'rooms could not be joined')
+      }
+    )
   }
 
   return {

@@ -1,0 +1,217 @@
+/**
+ * `fastify-realtime/react`: React bindings for the client. Create the client once, outside your components (module
+ * scope, like a query client), and hand it to `<RealtimeProvider client={client}>`. The hooks share one subscription
+ * per room, whatever number of components use it, and let it go a tick after the last one unmounts, so React's
+ * StrictMode (mount, unmount, mount again) opens one connection and one subscription.
+ */
+import { createContext, createElement, type ReactNode, useCallback, useContext, useEffect, useState, useSyncExternalStore } from 'react'
+import type {
+  ClientEvent,
+  ClientQuestion,
+  ClientState,
+  CloseInfo,
+  ConnectionError,
+  PresenceMember,
+  RealtimeClient,
+  RealtimeClientError,
+  SubscribeInfo
+} from '../client/index.js'
+import type { EventRegistry, MessageRegistry } from '../events.js'
+
+type AnyClient = RealtimeClient<EventRegistry, MessageRegistry>
+
+const ClientContext = createContext<AnyClient | undefined>(undefined)
+
+/** Any client, whatever registries type it (the hooks take theirs as type arguments). */
+export type AnyRealtimeClient = { readonly [K in keyof RealtimeClient]: unknown }
+
+export interface RealtimeProviderProps {
+  /** The client, created once outside React with `createClient()`. The provider never closes it. */
+  client: AnyRealtimeClient
+  children?: ReactNode
+}
+
+/** Makes `client` available to the hooks below it. */
+export function RealtimeProvider({ client, children }: RealtimeProviderProps): ReactNode {
+  return createElement(ClientContext.Provider, { value: client as AnyClient }, children)
+}
+
+/** The client of the nearest `RealtimeProvider`. */
+export function useRealtime<E extends EventRegistry = EventRegistry, M extends MessageRegistry = EventRegistry>(): RealtimeClient<E, M> {
+  const client = useContext(ClientContext)
+  if (client === undefined) throw new Error('fastify-realtime/react: wrap your components in <RealtimeProvider client={client}>')
+  return client as unknown as RealtimeClient<E, M>
+}
+
+/** What a room looks like to the hooks: replaced as a whole on every change, so React can compare it. */
+export interface RoomView<E extends EventRegistry = EventRegistry> {
+  /** The room's finished events in order (the partial events of a growing stream are in `streams`), the last `limit`. */
+  readonly events: readonly ClientEvent<E>[]
+  /** The token streams of the room by stream id: the latest partial event, or the finished one. */
+  readonly streams: Readonly<Record<string, ClientEvent<E>>>
+  /** The id of the stream that last opened. */
+  readonly lastStream: string | undefined
+  /** The members present (rooms with presence on), one per user. */
+  readonly members: readonly PresenceMember[]
+  /** The latest `subscribed`: `recovered` false means redraw (from `snapshot`). */
+  readonly info: SubscribeInfo | undefined
+  /** The server refused the subscription (or, with `info` set, the member list). */
+  readonly error: RealtimeClientError | undefined
+}
+
+interface SharedRoom {
+  view: RoomView
+  readonly listeners: Set<() => void>
+  users: number
+  release: ReturnType<typeof setTimeout> | undefined
+  unsubscribe(): void
+}
+
+/** How many finished events a room view keeps. */
+const LIMIT = 500
+const rooms = new WeakMap<object, Map<string, SharedRoom>>()
+
+/** One subscription per client and room, shared by every hook that uses the room. */
+function acquire(client: AnyClient, room: string): SharedRoom {
+  const byRoom = rooms.get(client) ?? new Map<string, SharedRoom>()
+  rooms.set(client, byRoom)
+  const existing = byRoom.get(room)
+  if (existing !== undefined) {
+    clearTimeout(existing.release)
+    existing.users++
+    return existing
+  }
+  const shared: SharedRoom = {
+    view: { events: [], streams: {}, lastStream: undefined, members: [], info: undefined, error: undefined },
+    listeners: new Set(),
+    users: 1,
+    release: undefined,
+    unsubscribe: () => {}
+  }
+  const update = (change: Partial<RoomView>): void => {
+    shared.view = { ...shared.view, ...change }
+    for (const listener of shared.listeners) listener()
+  }
+  const subscription = client.subscribe(
+    room,
+    (event) => {
+      const { view } = shared
+      if (event.stream !== undefined) {
+        const opened = view.streams[event.stream] === undefined
+        update({ streams: { ...view.streams, [event.stream]: event }, lastStream: opened ? event.stream : view.lastStream })
+      }
+      if (event.partial !== true) update({ events: [...view.events, event].slice(-LIMIT) })
+    },
+    {
+      onSubscribed: (info) => update({ info, error: undefined }),
+      onError: (error) => update({ error }),
+      onPresence: (members) => update({ members })
+    }
+  )
+  shared.unsubscribe = () => subscription.unsubscribe()
+  byRoom.set(room, shared)
+  return shared
+}
+
+/** Lets the room go a tick later, unless a hook takes it again meanwhile (StrictMode's second mount). */
+function release(client: AnyClient, room: string, shared: SharedRoom): void {
+  if (--shared.users > 0) return
+  shared.release = setTimeout(() => {
+    rooms.get(client)?.delete(room)
+    shared.unsubscribe()
+  }, 0)
+}
+
+/** Subscribes to `room` while the component is mounted and renders with its view (events, streams, members, info). */
+export function useRoom<E extends EventRegistry = EventRegistry>(room: string): RoomView<E> {
+  const client = useRealtime()
+  const [shared, setShared] = useState<SharedRoom | undefined>(undefined)
+  useEffect(() => {
+    const taken = acquire(client, room)
+    setShared(taken)
+    return () => release(client, room, taken)
+  }, [client, room])
+  const subscribe = useCallback(
+    (listener: () => void) => {
+      shared?.listeners.add(listener)
+      return () => void shared?.listeners.delete(listener)
+    },
+    [shared]
+  )
+  const view = useSyncExternalStore(subscribe, () => shared?.view ?? EMPTY)
+  return view as unknown as RoomView<E>
+}
+
+const EMPTY: RoomView = Object.freeze({
+  events: [],
+  streams: {},
+  lastStream: undefined,
+  members: [],
+  info: undefined,
+  error: undefined
+})
+
+export interface StreamView<E extends EventRegistry = EventRegistry> {
+  /** The text so far of the stream's field (the finished text once `done`). */
+  readonly text: string
+  /** True once the stream's finished event arrived. */
+  readonly done: boolean
+  readonly event: ClientEvent<E> | undefined
+}
+
+/**
+ * A token stream of `room` as a growing string: the stream `id`, or else the one that opened last. `field` names the
+ * field of the event's data that holds the text (default `content`, as in `agent:thought`).
+ */
+export function useStream<E extends EventRegistry = EventRegistry>(
+  room: string,
+  options: { id?: string; field?: string } = {}
+): StreamView<E> {
+  const view = useRoom<E>(room)
+  const id = options.id ?? view.lastStream
+  const event = id === undefined ? undefined : view.streams[id]
+  const value = (event?.data as Record<string, unknown> | undefined)?.[options.field ?? 'content']
+  return { text: typeof value === 'string' ? value : '', done: event !== undefined && event.partial !== true, event }
+}
+
+/** The members present in `room` (the server must have presence on for it), one per user. */
+export function usePresence(room: string): readonly PresenceMember[] {
+  return useRoom(room).members
+}
+
+/** The open questions (`ask()`) of the rooms this client holds, or of one room; answer with `client.reply()`. */
+export function useQuestions<E extends EventRegistry = EventRegistry>(room?: string): ClientQuestion<E>[] {
+  const client = useRealtime<E>()
+  const [questions, setQuestions] = useState(() => client.questions())
+  useEffect(() => {
+    setQuestions(client.questions())
+    return client.onQuestions(setQuestions)
+  }, [client])
+  return room === undefined ? questions : questions.filter((q) => q.room === room)
+}
+
+export interface ConnectionView {
+  readonly state: ClientState
+  /** How the last connection ended, when a close caused the latest state change. */
+  readonly close: CloseInfo | undefined
+  /** The latest failure (`onError`), until the connection is open again. */
+  readonly error: ConnectionError | undefined
+}
+
+/** The connection's state, how it last closed, and its latest failure. */
+export function useConnection(): ConnectionView {
+  const client = useRealtime()
+  const [view, setView] = useState<ConnectionView>(() => ({ state: client.state, close: undefined, error: undefined }))
+  useEffect(() => {
+    setView((v) => ({ ...v, state: client.state }))
+    const offState = client.onStateChange((state, _previous, close) =>
+      setView((v) => ({ state, close, error: state === 'open' ? undefined : v.error }))
+    )
+    const offError = client.onError((error) => setView((v) => ({ ...v, error })))
+    return () => {
+      offState()
+      offError()
+    }
+  }, [client])
+  return view
+}

@@ -1,0 +1,131 @@
+// fastify-realtime/react in Node: the hooks rendered by React (test renderer) against a real server and SDK client.
+import { createElement as h, StrictMode } from 'react'
+import { renderToString } from 'react-dom/server'
+import { act, create, type ReactTestRenderer } from 'react-test-renderer'
+import t from 'tap'
+import {
+  type ConnectionView,
+  RealtimeProvider,
+  type RoomView,
+  type StreamView,
+  useConnection,
+  usePresence,
+  useQuestions,
+  useRealtime,
+  useRoom,
+  useStream
+} from '../src/react/index.js'
+import { sdk, until } from './helpers/client.js'
+import { buildApp, sign } from './helpers/index.js'
+
+// React's act() environment flag for a renderer outside a test framework it knows.
+;(globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true
+
+interface Seen {
+  room?: RoomView
+  stream?: StreamView
+  members?: readonly unknown[]
+  questions?: unknown[]
+  connection?: ConnectionView
+}
+
+function Probe({ room, seen }: { room: string; seen: Seen }) {
+  seen.room = useRoom(room)
+  seen.stream = useStream(room)
+  seen.members = usePresence(room)
+  seen.questions = useQuestions(room)
+  seen.connection = useConnection()
+  return null
+}
+
+/** Waits for a condition while letting React apply the updates it caused. */
+async function settle(check: () => boolean, what: string): Promise<void> {
+  await until(check, 5000, what)
+  await act(async () => {})
+}
+
+t.test('in StrictMode two components share one subscription; the hooks follow events, a stream, presence and questions', async (t) => {
+  let subscribes = 0
+  const app = await buildApp(t, {
+    presence: true,
+    authorize: ({ action }) => {
+      if (action === 'subscribe') subscribes++
+      return true
+    }
+  })
+  const client = sdk(t, app, { token: sign('alice') })
+  const a: Seen = {}
+  const b: Seen = {}
+  let renderer: ReactTestRenderer | undefined
+  await act(async () => {
+    renderer = create(
+      h(
+        StrictMode,
+        null,
+        h(RealtimeProvider, { client }, h(Probe, { room: 'workflow:1', seen: a }), h(Probe, { room: 'workflow:1', seen: b }))
+      )
+    )
+  })
+  await settle(() => a.room?.info !== undefined && a.connection?.state === 'open', 'subscribed and open')
+  t.equal(subscribes, 1, 'one subscribe for two components, mounted twice each')
+  await settle(() => a.members?.length === 1, 'the member list')
+  t.match(a.members, [{ user: 'alice' }])
+
+  const stream = app.realtime.stream('workflow:1', { type: 'agent:thought', data: { runId: 'r', content: '' } })
+  stream.append('Hello')
+  await settle(() => a.stream?.text === 'Hello', 'the partial text')
+  t.equal(a.stream?.done, false)
+  await stream.end()
+  await settle(() => a.stream?.done === true, 'the finished stream')
+  t.equal(b.room?.events.length, 1, 'the finished event, once, in both components')
+
+  const question = app.realtime.ask('workflow:1', { type: 'hitl_request', data: { requestId: 'q1', question: 'Ship it?' } })
+  await settle(() => a.questions?.length === 1, 'the open question')
+  await client.reply((a.questions as Array<{ id: string }>)[0]?.id as string, { ok: true })
+  t.same(await question, { ok: true })
+  await settle(() => a.questions?.length === 0, 'the question settled')
+
+  await act(async () => renderer?.unmount())
+  await until(() => app.realtime.stats().rooms === 0, 5000, 'the room released after the last component left')
+})
+
+t.test('useConnection reports the state, the close and the last error; useRealtime outside a provider throws', async (t) => {
+  const app = await buildApp(t)
+  const client = sdk(t, app, { token: sign('alice') })
+  const seen: Seen = {}
+  function Connection() {
+    seen.connection = useConnection()
+    return null
+  }
+  await act(async () => {
+    create(h(RealtimeProvider, { client }, h(Connection)))
+  })
+  await settle(() => seen.connection?.state === 'open', 'open')
+  app.realtime.connection(client.connectionId as string)?.close(4029, 'rate limit exceeded')
+  await settle(() => seen.connection?.error?.kind === 'rate_limited', 'the error')
+  t.match(seen.connection, { close: { code: 4029 } })
+  await settle(() => seen.connection?.state === 'open' && seen.connection.error === undefined, 'open again, error cleared')
+
+  function Orphan() {
+    useRealtime()
+    return null
+  }
+  t.throws(() => renderToString(h(Orphan)), { message: /wrap your components in <RealtimeProvider client=\{client\}>/ })
+})
+
+t.test('a refused room shows its error; useStream reads another field and an explicit stream id', async (t) => {
+  const app = await buildApp(t, { authorize: ({ room }) => room !== 'secret' })
+  const client = sdk(t, app, { token: sign('alice') })
+  const seen: { refused?: RoomView; stream?: StreamView } = {}
+  function Rooms() {
+    seen.refused = useRoom('secret')
+    seen.stream = useStream('workflow:2', { id: 's-fixed', field: 'summary' })
+    return null
+  }
+  await act(async () => {
+    create(h(RealtimeProvider, { client }, h(Rooms)))
+  })
+  await settle(() => seen.refused?.error !== undefined, 'the refusal')
+  t.match(seen.refused?.error, { code: 'forbidden' })
+  t.same(seen.stream, { text: '', done: false, event: undefined })
+})

@@ -1,0 +1,58 @@
+// Type tests of fastify-realtime/ag-ui: the preset, app.realtime.agui.route() and the run object.
+// Compiled by test/ag-ui/types.test.ts; every @ts-expect-error must be needed, or the compile fails.
+import Fastify from 'fastify'
+import { RealtimeAgent } from '../../src/ag-ui/client.js'
+import { type AguiEvent, type AguiRun, aguiEvents, aguiLogRoom, aguiRoom } from '../../src/ag-ui/index.js'
+import { createClient } from '../../src/client/index.js'
+import realtime, { defineEvents, Type } from '../../src/index.js'
+
+const events = defineEvents({ ...aguiEvents, 'invoice:paid': Type.Object({ invoiceId: Type.String() }) })
+
+declare module '../../src/types.js' {
+  interface RealtimeRegistry {
+    events: typeof events
+  }
+}
+
+const app = Fastify()
+await app.register(realtime, { events, jwt: { secret: 'x'.repeat(32) } })
+
+// AG-UI events in a room are registry events: the type is the name, the rest is data.
+await app.realtime.emit(aguiRoom('t'), { type: 'STEP_STARTED', data: { stepName: 'plan' } })
+// @ts-expect-error STEP_STARTED needs a stepName
+await app.realtime.emit(aguiRoom('t'), { type: 'STEP_STARTED', data: {} })
+
+app.realtime.agui.route(
+  '/agent',
+  async (input, run: AguiRun, signal: AbortSignal) => {
+    const threadId: string = input.threadId
+    const resumed: string | undefined = input.resume?.[0]?.interruptId
+    await run.emit({ type: 'STATE_DELTA', delta: [{ op: 'replace', path: '/plan', value: [] }] })
+    // @ts-expect-error TEXT_MESSAGE_CONTENT needs a delta
+    await run.emit({ type: 'TEXT_MESSAGE_CONTENT', messageId: 'm' })
+    // @ts-expect-error not an AG-UI event
+    await run.emit({ type: 'invoice:paid', invoiceId: 'in_1' })
+    const text = run.text({ role: 'assistant' })
+    text.append('hi')
+    await text.end()
+    const call = run.toolCall('search')
+    await call.args({ q: 'x' })
+    await call.result({ hits: 3 })
+    const answer = await run.interrupt({ reason: 'approval', message: 'ok?', timeout: 60_000 })
+    const status: 'resolved' | 'cancelled' = answer.status
+    // @ts-expect-error an interrupt needs a reason
+    await run.interrupt({ message: 'no reason' })
+    return { threadId, resumed, status, aborted: signal.aborted }
+  },
+  { window: 50 }
+)
+
+const event: AguiEvent = { type: 'RUN_ERROR', message: 'x', code: 'cancelled' }
+// @ts-expect-error RUN_ERROR needs a message
+const bad: AguiEvent = { type: 'RUN_ERROR', code: 'cancelled' }
+
+const client = createClient({ url: 'ws://127.0.0.1/ws' })
+const agent = new RealtimeAgent({ client, url: 'http://127.0.0.1/agent', threadId: 't', headers: { authorization: 'Bearer x' } })
+const room: string = aguiLogRoom('t', 'r')
+
+export { agent, bad, event, room }
