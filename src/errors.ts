@@ -59,6 +59,14 @@ export const FST_REALTIME_TOO_MANY_CONNECTIONS = errorClass(
 export const FST_REALTIME_SERVER_FULL = errorClass('FST_REALTIME_SERVER_FULL', 'The real-time server is at its connection limit', 503)
 /** The server is closing and takes no new connections. Sent as HTTP 503. */
 export const FST_REALTIME_CLOSING = errorClass('FST_REALTIME_CLOSING', 'The real-time server is shutting down', 503)
+/** A `POST <path>/sse/<sessionId>` names no open stream of this instance. Sent as HTTP 404. */
+export const FST_REALTIME_NO_SESSION = errorClass('FST_REALTIME_NO_SESSION', 'No open stream %s on this server', 404)
+/** A `POST <path>/sse/<sessionId>` by another user than the one who opened the stream. Sent as HTTP 403. */
+export const FST_REALTIME_NOT_YOUR_SESSION = errorClass('FST_REALTIME_NOT_YOUR_SESSION', 'The stream belongs to another user', 403)
+/** A `Last-Event-ID` (or `?lastEventId=`) the server cannot read. Sent as HTTP 400 before the stream starts. */
+export const FST_REALTIME_BAD_EVENT_ID = errorClass('FST_REALTIME_BAD_EVENT_ID', 'Bad Last-Event-ID: %s', 400)
+/** The instance holds as many unredeemed tickets as it may. Sent as HTTP 503. */
+export const FST_REALTIME_TICKETS_FULL = errorClass('FST_REALTIME_TICKETS_FULL', 'Too many tickets waiting to be redeemed', 503)
 /** `request()` found no connection to ask. */
 export const FST_REALTIME_NO_TARGET = errorClass('FST_REALTIME_NO_TARGET', 'fastify-realtime: no connection for %s')
 /** `request()` got no reply in time. */

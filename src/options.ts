@@ -72,6 +72,12 @@ export interface RealtimeOptions<E extends EventRegistry = EventRegistry> {
   cors?: { origin?: OriginOption } | false
   /** Protocol-level ping every `interval` ms; a client that has not answered within `timeout` ms is terminated. */
   heartbeat?: { interval?: number; timeout?: number }
+  /**
+   * The Server-Sent Events transport at `<path>/sse` (and `<path>/ticket`): `retry` is the reconnect delay the
+   * stream asks of `EventSource` (ms, default 1000), `ticketTtl` how long a ticket may wait before it is redeemed (ms,
+   * default 30 000). `false` serves WebSocket only.
+   */
+  sse?: { retry?: number; ticketTtl?: number } | false
   limits?: Partial<Limits>
   /** Validate `emit()` data against the registry at run time. Default `true`. */
   validate?: boolean
@@ -246,6 +252,7 @@ const defaults = {
   tokenExpiryGrace: 0,
   history: { size: 100, ttl: 5 * 60_000 },
   heartbeat: { interval: 25_000, timeout: 10_000 },
+  sse: { retry: 1000, ticketTtl: 30_000 },
   limits: {
     maxPayload: 64 * 1024,
     messagesPerSecond: 20,
@@ -278,6 +285,8 @@ export interface ResolvedOptions {
   /** Whether the plugin's HTTP routes answer CORS (`cors: false` turns it off). */
   readonly cors: boolean
   readonly heartbeat: { readonly interval: number; readonly timeout: number }
+  /** Undefined when `sse: false`. */
+  readonly sse: { readonly retry: number; readonly ticketTtl: number } | undefined
   readonly limits: Readonly<Limits>
   readonly validate: boolean
   readonly requestTimeout: number
@@ -319,6 +328,15 @@ function resolveHistory(value: unknown): ResolvedOptions['history'] {
   return Object.freeze({ size, ttl, forRoom })
 }
 
+function resolveSse(value: unknown): ResolvedOptions['sse'] {
+  if (value === false) return undefined
+  const sse = plainObject('sse', value)
+  return Object.freeze({
+    retry: duration('sse.retry', sse.retry, defaults.sse.retry),
+    ticketTtl: duration('sse.ticketTtl', sse.ticketTtl, defaults.sse.ticketTtl)
+  })
+}
+
 const LIMIT_KEYS = Object.keys(defaults.limits) as (keyof Limits)[]
 
 function resolveLimits(value: unknown): Limits {
@@ -358,6 +376,7 @@ const KNOWN = new Set([
   'authorize',
   'cors',
   'heartbeat',
+  'sse',
   'limits',
   'validate',
   'requestTimeout',
@@ -546,6 +565,7 @@ export function resolveOptions(
     origins,
     cors: opts.cors !== false,
     heartbeat: Object.freeze(heartbeat),
+    sse: resolveSse(opts.sse),
     limits: Object.freeze(resolveLimits(opts.limits)),
     validate: boolean('validate', opts.validate, defaults.validate),
     requestTimeout: duration('requestTimeout', opts.requestTimeout, defaults.requestTimeout),

@@ -14,6 +14,7 @@ import { asyncapiDocument } from './asyncapi.js'
 import { dataSchemaOf, type EventRegistry } from './events.js'
 import { type RealtimeOptions, resolveOptions } from './options.js'
 import { CloseCode } from './protocol/constants.js'
+import { SSE_SUFFIX } from './protocol/sse.js'
 import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
 import { kSlot, type RequestWithSlot } from './server/caps.js'
@@ -24,6 +25,7 @@ import { Hub } from './server/hub.js'
 import { emitTo, kRooms, type RequestWithRooms } from './server/memberships.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import { guardRegistrationOrder } from './server/order.js'
+import { redactTicket as redactSseTicket, registerSse, type SseRoutes } from './server/sse-routes.js'
 import { openState } from './server/state-rooms.js'
 import { openStream } from './server/streams.js'
 import { wsTransport } from './server/ws-transport.js'
@@ -37,7 +39,14 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const adapter = opts.adapter ?? memoryAdapter()
   const hub = new Hub(opts, fastify.log, adapter)
   const agent = plugAgentFeatures(hub)
-  if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, hub)
+  let sse: SseRoutes | undefined
+  // Every open connection is a WebSocket but the streams the SSE routes hold.
+  const stats = () => {
+    const core = hub.stats()
+    const streams = sse?.count() ?? 0
+    return { ...core, transports: { websocket: core.connections - streams, sse: streams } }
+  }
+  if (opts.metrics !== undefined) hub.metrics = await metricsOf(fastify, opts.metrics, stats)
   // Publications of the control room are signals between instances; every other one is the hub's.
   await adapter.init(
     {
@@ -95,6 +104,18 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
   const credentials = opts.serverApi === undefined ? undefined : serverCredentials(opts.serverApi)
   // Server API credentials are refused wherever user tokens are taken.
   const verify = refuseServerCredentials(createVerifier(fastify, opts.jwt?.secret), credentials)
+  if (opts.sse !== undefined) {
+    const ssePath = `${path.replace(/\/$/, '')}${SSE_SUFFIX}`
+    const redactStream = redactQueryToken(ssePath)
+    const redactTicket = redactSseTicket(ssePath)
+    fastify.server.prependListener('request', redactStream)
+    fastify.server.prependListener('request', redactTicket)
+    fastify.addHook('onClose', async () => {
+      fastify.server.removeListener('request', redactStream)
+      fastify.server.removeListener('request', redactTicket)
+    })
+    sse = await registerSse(fastify, { opts, hub, verify })
+  }
 
   const api: RealtimeApi = {
     emit: ((target: EmitTarget, event: unknown, options?: EmitOptions) => emitTo(hub, target, event, options)) as RealtimeApi['emit'],
@@ -109,7 +130,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     run: (target, fn) => agent.runs.run(target, fn),
     cancel: (target) => agent.runs.cancel(target),
     connection: (id) => hub.connections.get(id),
-    stats: () => hub.stats(),
+    stats,
     asyncapi: () =>
       asyncapiDocument({
         path,
@@ -181,8 +202,8 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
 }
 
 /** Registers the metrics, and the route that serves them unless the app has one there already (or `route: false`). */
-async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, hub: Hub): Promise<Metrics> {
-  const metrics = await createMetrics(settings, () => hub.stats())
+async function metricsOf(fastify: FastifyInstance, settings: MetricsSettings, stats: RealtimeApi['stats']): Promise<Metrics> {
+  const metrics = await createMetrics(settings, stats)
   const { route } = settings
   if (route !== false && !fastify.hasRoute({ method: 'GET', url: route })) {
     const { registry } = metrics

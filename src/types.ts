@@ -174,6 +174,14 @@ export interface RealtimeStats {
   readonly dropped: number
   /** `request()` calls waiting for a reply. */
   readonly pendingRequests: number
+  /** Open connections by transport (always there in `app.realtime.stats()`). */
+  readonly transports?: TransportCounts
+}
+
+/** Open connections of an instance, by the transport they came through. */
+export interface TransportCounts {
+  readonly websocket: number
+  readonly sse: number
 }
 
 /** `app.realtime`. */
@@ -259,7 +267,7 @@ export interface RealtimeApi<E extends EventRegistry = RegisteredEvents> {
   presence(room: string): Promise<PresenceMember[]>
   /** The connection with this id on this instance, if any. */
   connection(id: string): RealtimeConnection | undefined
-  stats(): RealtimeStats
+  stats(): RealtimeStats & { readonly transports: TransportCounts }
   /**
    * The endpoint as an AsyncAPI 3.0 document: every control message, registry event and `handle()` type, with their
    * schemas. With the `asyncapi` option it is also served at `GET <path>/asyncapi.json`.

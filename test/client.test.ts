@@ -322,7 +322,10 @@ t.test('createClient refuses a missing WebSocket implementation and a bad URL', 
   t.teardown(() => {
     ;(globalThis as any).WebSocket = saved
   })
-  t.throws(() => createClient({ url: 'ws://localhost/ws' }), { name: 'TypeError', message: /pass `WebSocket` from the "ws" package/ })
+  t.throws(() => createClient({ url: 'ws://localhost/ws', transports: ['websocket'] }), {
+    name: 'TypeError',
+    message: /pass `WebSocket` from the "ws" package/
+  })
   t.throws(() => createClient({ url: 'http://localhost/ws', WebSocket: WebSocket as never }), { message: /ws:\/\/ or wss:\/\// })
 })
 

@@ -6,8 +6,9 @@ import { createHistogram } from 'node:perf_hooks'
 import { createSigner } from 'fast-jwt'
 import WebSocket from 'ws'
 import { nowUs, PATH, ROOM, SECRET, serveRequests } from './common.js'
+import { SseWire } from './sse-wire.js'
 
-export type Protocol = 'realtime' | 'plain' | 'socketio'
+export type Protocol = 'realtime' | 'plain' | 'socketio' | 'sse'
 
 const sign = createSigner({ key: SECRET, expiresIn: 3_600_000 })
 const SEQ = Buffer.from('"seq":')
@@ -82,12 +83,15 @@ function open(protocol: Protocol, port: number, token: string): Promise<Client> 
   return new Promise((resolve, reject) => {
     const base = `ws://127.0.0.1:${port}`
     const options = { perMessageDeflate: false, handshakeTimeout: 60_000, headers: { authorization: `Bearer ${token}` } }
-    const ws =
-      protocol === 'realtime'
-        ? new WebSocket(`${base}${PATH}`, ['realtime.v1'], options)
-        : protocol === 'plain'
-          ? new WebSocket(`${base}${PATH}`, options)
-          : new WebSocket(`${base}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false, handshakeTimeout: 60_000 })
+    const ws = (
+      protocol === 'sse'
+        ? new SseWire(`http://127.0.0.1:${port}${PATH}`, token)
+        : protocol === 'realtime'
+          ? new WebSocket(`${base}${PATH}`, ['realtime.v1'], options)
+          : protocol === 'plain'
+            ? new WebSocket(`${base}${PATH}`, options)
+            : new WebSocket(`${base}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false, handshakeTimeout: 60_000 })
+    ) as WebSocket
     const client = new Client(ws, protocol)
     let settled = false
     const accept = () => {
@@ -110,7 +114,7 @@ function open(protocol: Protocol, port: number, token: string): Promise<Client> 
         else client.onEvent(buf)
         return
       }
-      if (protocol === 'realtime' && !settled && buf.includes(READY)) accept()
+      if ((protocol === 'realtime' || protocol === 'sse') && !settled && buf.includes(READY)) accept()
       else if (protocol === 'socketio') {
         const text = buf.toString()
         if (text.startsWith('0{')) ws.send(`40${JSON.stringify({ token })}`)
@@ -138,7 +142,8 @@ function subscribe(client: Client): Promise<void> {
     ws.on('message', onMessage)
     ws.once('close', onClose)
     if (client.protocol === 'socketio') ws.send(`420${JSON.stringify(['subscribe', ROOM])}`)
-    else if (client.protocol === 'realtime') ws.send(JSON.stringify({ type: 'subscribe', id: 's', room: ROOM }))
+    else if (client.protocol === 'realtime' || client.protocol === 'sse')
+      ws.send(JSON.stringify({ type: 'subscribe', id: 's', room: ROOM }))
     else ws.send(JSON.stringify({ type: 'subscribe', room: ROOM }))
   })
 }

@@ -26,7 +26,8 @@ export const contenders: readonly Contender[] = [
   { id: 'ws-frame', name: 'ws: one pre-framed buffer (the limit)', protocol: 'plain' },
   { id: 'ws-coalesce', name: 'ws: pre-framed + coalesced writes (the target)', protocol: 'plain' },
   { id: 'fastify-ws', name: '@fastify/websocket: stringify per socket', protocol: 'plain' },
-  { id: 'socketio', name: 'Socket.IO 4 (WebSocket only)', protocol: 'socketio' }
+  { id: 'socketio', name: 'Socket.IO 4 (WebSocket only)', protocol: 'socketio' },
+  { id: 'realtime-sse', name: 'fastify-realtime over SSE', protocol: 'sse' }
 ]
 
 export const scenarios: readonly Scenario[] = [

@@ -2,6 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { EventRegistry, MessageRegistry } from '../events.js'
 import type { JsonPatchOperation, PresenceChange, PresenceMember } from '../protocol/messages.js'
 import type { BackoffOptions } from './backoff.js'
+import type { FetchLike } from './sse-socket.js'
 
 /**
  * The public surface of `fastify-realtime/client`: options, the client's methods and what they hand to your code.
@@ -122,6 +123,14 @@ export interface ClientOptions<E extends EventRegistry = EventRegistry, M extend
   token?: string | (() => string | Promise<string>)
   /** The WebSocket implementation: default `globalThis.WebSocket`; in Node 20 pass `ws`. */
   WebSocket?: WebSocketConstructor
+  /**
+   * The transports to try, in order. Default `['websocket', 'sse']`: when a WebSocket connection fails before the
+   * server's `ready` (a proxy that refuses upgrades, a timeout), the client uses Server-Sent Events, and keeps the
+   * transport that worked for its reconnects. `['sse']` uses SSE only.
+   */
+  transports?: readonly ('websocket' | 'sse')[]
+  /** The `fetch` the SSE transport uses. Default: the global one (browsers, Node 20). */
+  fetch?: FetchLike
   /** The server's event registry, for types only (nothing of it is used at run time). */
   events?: E
   /** The client message types the server registered with `handle()` (`defineMessages`), for the types of `send` and its ack. */
@@ -217,6 +226,8 @@ export class RealtimeClientError extends Error {
 
 export interface RealtimeClient<E extends EventRegistry = EventRegistry, M extends MessageRegistry = EventRegistry> {
   readonly state: ClientState
+  /** The transport of the current (or last) connection. */
+  readonly transport: 'websocket' | 'sse'
   /** Set once `ready` arrived; a new one after each reconnect. */
   readonly connectionId: string | undefined
   readonly userId: string | undefined

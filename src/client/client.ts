@@ -25,9 +25,11 @@ import { backoff } from './backoff.js'
 import { type Calls, failCalls, settle, wait } from './calls.js'
 import { onDelta, onPresenceChange, onStream } from './features.js'
 import { onEvent, onRefused, onSubscribed, onUnsubscribed, type Rooms, sendSubscribe } from './rooms.js'
+import type { FetchLike } from './sse-socket.js'
 import { StateRooms } from './state.js'
 import { clientApi } from './surface.js'
-import { CLOSE_KINDS, expiryOf, type Link, preflight, webSocketTransport } from './transport.js'
+import { CLOSE_KINDS, expiryOf, type Link, preflight } from './transport.js'
+import { DEFAULT_TRANSPORTS, TransportPicker } from './transports.js'
 import type { ClientTypeName, ServerTypeName } from './wire.js'
 
 /** Every frame a server sends, before it is told apart by `type`. */
@@ -48,13 +50,15 @@ const encoder = new TextEncoder()
 export function createClient<E extends EventRegistry = EventRegistry, M extends MessageRegistry = EventRegistry>(
   options: ClientOptions<E, M>
 ): RealtimeClient<E, M> {
-  const found = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
-  if (found === undefined) {
-    throw new TypeError('fastify-realtime/client: no WebSocket implementation found; in Node, pass `WebSocket` from the "ws" package')
-  }
+  const globalFetch = (globalThis as { fetch?: FetchLike }).fetch
+  const transports = new TransportPicker(
+    options.transports ?? DEFAULT_TRANSPORTS,
+    options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
+    options.fetch ?? (globalFetch === undefined ? undefined : globalFetch.bind(globalThis))
+  )
   const url = String(options.url)
   if (!/^wss?:\/\/./i.test(url)) throw new TypeError(`fastify-realtime/client: url must be a ws:// or wss:// URL (got "${url}")`)
-  const transport = webSocketTransport(found)
+  const transport = transports.transport()
   const reconnect = options.reconnect === false ? undefined : (options.reconnect ?? {})
   const maxAttempts = reconnect?.maxAttempts ?? Infinity
   const spread = reconnect?.spread ?? reconnect?.initialDelay ?? 2000
@@ -350,6 +354,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   /** The link closed (close() detaches it first, so this never runs after the client was closed). */
   async function lost(code: number, reason: string, opened: boolean, token: string | undefined): Promise<void> {
+    const wasReady = ready
     stopConnection()
     const close = { code, reason }
     let retry = shouldReconnect(code)
@@ -371,6 +376,8 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         retrying: willRetry(retry)
       })
     }
+    // Links that never said `ready` and were not refused: the network may not let this transport through; try the next.
+    if (!wasReady && retry && failures >= 2) transports.failed()
     retryOrFinish(retry, close)
   }
 
@@ -401,6 +408,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
 
   return clientApi({
     state: () => state,
+    transport: () => transports.current,
     connectionId: () => connectionId,
     userId: () => userId,
     ready: () => ready,

@@ -8,6 +8,8 @@ import type { ClientTypeName } from './wire.js'
 /** What the public client object reads and calls of a running client (`client.ts`). */
 export interface Session {
   state(): ClientState
+  /** The transport of the current (or last) link. */
+  transport(): 'websocket' | 'sse'
   connectionId(): string | undefined
   userId(): string | undefined
   /** Whether the server said `ready` on the current link. */
@@ -27,6 +29,9 @@ export function clientApi(s: Session): RealtimeClient {
   const client: RealtimeClient = {
     get state() {
       return s.state()
+    },
+    get transport() {
+      return s.transport()
     },
     get connectionId() {
       return s.connectionId()

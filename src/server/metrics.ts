@@ -47,7 +47,20 @@ export async function createMetrics(
         this.set(read(stats()))
       }
     })
-  gauge('connections', 'Open WebSocket connections on this instance.', (s) => s.connections)
+  gauge('connections', 'Open connections on this instance (every transport).', (s) => s.connections)
+  const byTransport = new prom.Gauge({
+    name: name('connections_by_transport'),
+    help: 'Open connections on this instance, by transport (websocket, sse).',
+    labelNames: ['transport'],
+    registers,
+    collect() {
+      const s = stats()
+      const counts = s.transports ?? { websocket: s.connections, sse: 0 }
+      this.set({ transport: 'websocket' }, counts.websocket)
+      this.set({ transport: 'sse' }, counts.sse)
+    }
+  })
+  void byTransport
   gauge('subscriptions', 'Room subscriptions held by connections on this instance.', (s) => s.subscriptions)
   gauge('rooms', 'Rooms with at least one subscriber on this instance.', (s) => s.rooms)
   gauge('pending_requests', 'Server requests waiting for a reply.', (s) => s.pendingRequests)

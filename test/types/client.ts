@@ -71,4 +71,12 @@ typed.on('nope', () => {})
 const union: ClientEvent<typeof events>['type'] = 'invoice:paid'
 const failure = (e: RealtimeClientError): string => e.code
 
-export { ack, answered, cancelled, failure, union }
+// Transports: the two the client knows, and which one a connection uses.
+const fallback = createClient({ url: 'wss://api.example.com/ws', transports: ['sse', 'websocket'] })
+const via: 'websocket' | 'sse' = fallback.transport
+// @ts-expect-error no such transport
+createClient({ url: 'wss://api.example.com/ws', transports: ['long-polling'] })
+// @ts-expect-error transport is read-only
+fallback.transport = 'sse'
+
+export { ack, answered, cancelled, failure, union, via }

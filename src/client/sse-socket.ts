@@ -1,0 +1,175 @@
+import { CLOSE_EVENT, SSE_SUFFIX } from '../protocol/sse.js'
+import type { WebSocketLike } from './api.js'
+
+// The SSE transport of the client, shaped like a WebSocket so that the client drives both the same way. It reads the
+// stream with `fetch` (browsers and Node 20 alike: neither needs `EventSource`, and `fetch` can send the token in a
+// header), sends with `POST <path>/sse/<sessionId>` and hands each answer to `onmessage` as if it came on the stream.
+
+/** What the socket uses of `fetch`: the global one unless the client was given another. */
+export type FetchLike = (
+  url: string,
+  init: { method?: string; headers: Record<string, string>; body?: string; signal?: AbortSignal }
+) => Promise<{
+  readonly status: number
+  readonly body: ReadableStream<Uint8Array> | null
+  text(): Promise<string>
+}>
+
+/** What one stream remembers for the next: the last event id, so that a new stream resumes where this one stopped. */
+export interface SseMemory {
+  lastEventId: string
+}
+
+const CONNECTING = 0
+const OPEN = 1
+const CLOSED = 3
+/** What a WebSocket reports when the connection ended without a close frame. */
+const ABNORMAL = 1006
+
+/** The HTTP base of the endpoint for a `ws://` or `wss://` URL (its query string is kept for the stream). */
+export function httpBase(url: string): { base: string; query: string } {
+  const parsed = new URL(url)
+  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:'
+  const query = parsed.search
+  parsed.search = ''
+  return { base: parsed.toString().replace(/\/$/, ''), query }
+}
+
+/**
+ * A text/event-stream parser as the HTML specification has it: `id:` sets the last event id even on an event with no
+ * data (the server writes such ids when the rooms held change), comments are skipped.
+ */
+export class EventStreamParser {
+  private buffer = ''
+  private data: string[] = []
+  private event = ''
+
+  constructor(
+    private readonly memory: SseMemory,
+    private readonly dispatch: (event: string, data: string) => void
+  ) {}
+
+  push(chunk: string): void {
+    this.buffer += chunk
+    let nl = this.buffer.indexOf('\n')
+    while (nl !== -1) {
+      const line = this.buffer.slice(0, nl).replace(/\r$/, '')
+      this.buffer = this.buffer.slice(nl + 1)
+      this.line(line)
+      nl = this.buffer.indexOf('\n')
+    }
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) this.dispatch(this.event || 'message', this.data.join('\n'))
+      this.data = []
+      this.event = ''
+      return
+    }
+    if (line.startsWith(':')) return
+    const colon = line.indexOf(':')
+    const field = colon === -1 ? line : line.slice(0, colon)
+    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
+    if (field === 'data') this.data.push(value)
+    else if (field === 'id' && !value.includes('\0')) this.memory.lastEventId = value
+    else if (field === 'event') this.event = value
+  }
+}
+
+/** One stream and its POSTs, as a `WebSocketLike`. */
+export class SseSocket implements WebSocketLike {
+  readyState = CONNECTING
+  onopen: ((ev: unknown) => void) | null = null
+  onmessage: ((ev: { data: unknown }) => void) | null = null
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null
+  onerror: ((ev: unknown) => void) | null = null
+  private readonly abort = new AbortController()
+  private readonly base: string
+  private sessionId: string | undefined
+  /** POSTs go one after another, so the server reads them in the order they were sent, as on a socket. */
+  private sending: Promise<unknown> = Promise.resolve()
+  private closeWith: { code: number; reason: string } | undefined
+
+  constructor(
+    url: string,
+    private readonly token: string | undefined,
+    private readonly memory: SseMemory,
+    private readonly fetchImpl: FetchLike
+  ) {
+    const { base, query } = httpBase(url)
+    this.base = base
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    if (memory.lastEventId !== '') headers['last-event-id'] = memory.lastEventId
+    void this.read(`${base}${SSE_SUFFIX}${query}`, headers)
+  }
+
+  private async read(url: string, headers: Record<string, string>): Promise<void> {
+    let reason = 'stream ended'
+    try {
+      const res = await this.fetchImpl(url, { headers, signal: this.abort.signal })
+      if (res.status !== 200 || res.body === null) {
+        reason = `HTTP ${res.status}`
+        await res.text().catch(() => '')
+      } else {
+        const parser = new EventStreamParser(this.memory, (event, data) => this.event(event, data))
+        const reader = res.body.getReader()
+        const decoder = new TextDecoder()
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (done) break
+          parser.push(decoder.decode(value, { stream: true }))
+        }
+      }
+    } catch {
+      reason = 'stream failed'
+    }
+    this.finish(this.closeWith ?? { code: ABNORMAL, reason })
+  }
+
+  private event(event: string, data: string): void {
+    if (this.readyState === CLOSED) return
+    if (event === CLOSE_EVENT) {
+      this.closeWith = JSON.parse(data) as { code: number; reason: string }
+      return
+    }
+    if (this.readyState === CONNECTING) {
+      this.readyState = OPEN
+      this.onopen?.({})
+    }
+    // The first message is `ready`: its connection id names the session the POSTs go to.
+    if (this.sessionId === undefined) this.sessionId = (JSON.parse(data) as { data?: { connectionId?: string } }).data?.connectionId
+    this.onmessage?.({ data })
+  }
+
+  send(data: string): void {
+    if (this.readyState !== OPEN) return
+    const url = `${this.base}${SSE_SUFFIX}/${this.sessionId as string}`
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
+    this.sending = this.sending.then(async () => {
+      try {
+        const res = await this.fetchImpl(url, { method: 'POST', headers, body: data, signal: this.abort.signal })
+        const text = await res.text()
+        // The answer to the message, as the stream would have carried it; a closed session ends the stream anyway.
+        if (text !== '' && res.status !== 410 && res.status !== 413 && this.readyState === OPEN) this.onmessage?.({ data: text })
+      } catch {
+        // The stream's end reports the failure.
+      }
+    })
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (this.readyState === CLOSED) return
+    this.closeWith = { code, reason }
+    this.abort.abort()
+  }
+
+  private finish(ev: { code: number; reason: string }): void {
+    if (this.readyState === CLOSED) return
+    this.readyState = CLOSED
+    this.abort.abort()
+    this.onclose?.(ev)
+  }
+}
