@@ -11,7 +11,7 @@ import t from 'tap'
 import type { ContenderResult, Run, ScenarioResult } from '../bench/fanout/report.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const contenders = ['realtime', 'ws-json', 'ws-frame', 'ws-coalesce', 'fastify-ws', 'socketio']
+const contenders = ['realtime', 'ws-json', 'ws-frame', 'ws-coalesce', 'fastify-ws', 'socketio', 'realtime-sse']
 const SCALE = 0.02
 
 // Thirty runs, each with two fresh processes; a busy machine makes that slow.

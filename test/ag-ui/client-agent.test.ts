@@ -58,7 +58,7 @@ t.test('RealtimeAgent fails the run when the route refuses it, and abortRun() ca
     { authorize: () => true }
   )
   const client = sdk(t, app, { token: sign('alice') })
-  const invalid = new RealtimeAgent({ client, url: httpUrl(app), threadId: 'bad thread' })
+  const invalid = new RealtimeAgent({ client, url: httpUrl(app), threadId: 'bad{thread}' })
   await t.rejects(invalid.runAgent({ runId: 'r1' }), { code: 'invalid_room' })
   const taken = new RealtimeAgent({ client, url: httpUrl(app), threadId: 'stop' })
   let started = false
