@@ -86,7 +86,7 @@ export const FST_REALTIME_REQUEST_REJECTED = errorClass(
 export const FST_REALTIME_RUN_CANCELLED = errorClass('FST_REALTIME_RUN_CANCELLED', 'fastify-realtime: run %s of "%s" was cancelled by %s')
 
 /** A state room (`app.realtime.state()`) refused a change: a bad patch, a value that is not JSON, or one its schema refuses. Nothing changed. */
-export const FST_REALTIME_INVALID_STATE = createError('FST_REALTIME_INVALID_STATE', 'fastify-realtime: %s', 500, TypeError)
+export const FST_REALTIME_INVALID_STATE = errorClass('FST_REALTIME_INVALID_STATE', 'fastify-realtime: %s', 500, TypeError)
 
 /** The adapter could not publish (e.g. Redis is unreachable); nothing was sent or stored. */
 export const FST_REALTIME_ADAPTER_FAILED = errorClass('FST_REALTIME_ADAPTER_FAILED', 'fastify-realtime: the %s adapter failed: %s', 503)

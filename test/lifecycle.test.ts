@@ -155,7 +155,8 @@ t.test('app.close() closes every client with 1001, stops every timer and leaves 
     messagesOut: 3 + 1 + 1,
     errors: 0,
     dropped: 0,
-    pendingRequests: 0
+    pendingRequests: 0,
+    transports: { websocket: 0, sse: 0 }
   })
   // app.close() does not wait for every close handshake; the server's log lines follow the clients' close.
   const closedLogs = () => logs.records().filter((r) => r.msg === 'realtime connection closed')

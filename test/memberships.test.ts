@@ -56,7 +56,7 @@ t.test('subscriptions that throw or give a bad room refuse the upgrade with 500 
     {
       subscriptions: (user) => {
         if (user.sub === 'boom') throw new Error('tenant lookup failed')
-        return user.sub === 'bad' ? ['ok', 'no spaces allowed'] : ('user:x' as never)
+        return user.sub === 'bad' ? ['ok', 'no{braces}allowed'] : ('user:x' as never)
       }
     },
     { fastify: logs.fastify }
@@ -107,8 +107,8 @@ t.test('join({ user }) reaches every connection of the user, and a bad room or o
   t.equal(await app.realtime.join({ user: 'carl' }, 'team:1'), 2)
   for (const c of [a, b]) t.equal((await c.next('subscribed')).room, 'team:1')
   t.equal(await app.realtime.join({ user: 'nobody' }, 'team:1'), 0, 'a user with no connection is remembered for later')
-  await t.rejects(app.realtime.join({ user: 'carl' }, 'bad room'), { code: 'FST_REALTIME_INVALID_EVENT' })
-  await t.rejects(app.realtime.leave({ user: 'carl' }, 'bad room'), { code: 'FST_REALTIME_INVALID_EVENT' })
+  await t.rejects(app.realtime.join({ user: 'carl' }, 'bad{room}'), { code: 'FST_REALTIME_INVALID_EVENT' })
+  await t.rejects(app.realtime.leave({ user: 'carl' }, 'bad{room}'), { code: 'FST_REALTIME_INVALID_EVENT' })
   await t.rejects(app.realtime.join({ user: 'carl' }, 'team:2', { remember: 'yes' as never }), {
     code: 'FST_REALTIME_INVALID_OPTION',
     message: 'fastify-realtime: join() option "remember" must be a boolean (got string)'
@@ -131,7 +131,7 @@ t.test('emit to several rooms sends each its own event; a bad room in the list s
   )
   const got = await client.collect('agent:thought', 2)
   t.same(got.map((f) => f.room).sort(), ['a', 'b'])
-  t.throws(() => app.realtime.emit(['a', 'no spaces'], thought('x')), { code: 'FST_REALTIME_INVALID_EVENT' })
+  t.throws(() => app.realtime.emit(['a', 'no{braces}'], thought('x')), { code: 'FST_REALTIME_INVALID_EVENT' })
   t.throws(() => app.realtime.emit(['a'], { type: 'nope', data: {} } as never), { code: 'FST_REALTIME_INVALID_EVENT' })
   t.throws(() => app.realtime.emit({ user: '' }, thought('x')), {
     message: 'fastify-realtime: emit() takes a room, an array of rooms or { user: <id> }'

@@ -50,3 +50,5 @@ declare const fastifyCors: import('fastify').FastifyPluginAsync<{ origin: string
 declare function buildGetJwks(options: { providerDiscovery?: boolean; issuersWhitelist?: string[] }): {
   getPublicKey(options: { kid?: string; alg?: string; domain: string }): Promise<string>
 }
+type Plan = { nodes: { id: string; status: string }[] }
+declare function setPlan(plan: Plan | undefined): void
