@@ -126,7 +126,7 @@ t.test('a custom field, streams side by side, and a stream nobody watches', asyn
 t.test('misuse throws at once, with a clear error', async (t) => {
   const app = await buildApp(t, { validate: false })
   const stream = app.realtime.stream as (room: string, event: unknown, options?: unknown) => ReturnType<typeof app.realtime.stream>
-  t.throws(() => stream('bad room', thought), { code: 'FST_REALTIME_INVALID_EVENT' })
+  t.throws(() => stream('bad{room}', thought), { code: 'FST_REALTIME_INVALID_EVENT' })
   t.throws(() => stream('r', { type: 'nope', data: {} }), { message: /unknown event type "nope"/ })
   t.throws(() => stream('r', { type: 'agent:thought', data: null }), { message: /stream "agent:thought": data.content must be a string/ })
   t.throws(() => stream('r', thought, { field: 'runId2' }), { message: /data.runId2 must be a string/ })
