@@ -168,7 +168,8 @@ export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate
       throw new FST_REALTIME_SERVER_FULL()
     }
     ;(request as RequestWithSlot)[kSlot] = slot
-    request.raw.socket.once('close', slot.release)
+    // An injected request (`injectWS`) has no socket: its place is given back by the route's onError or the handler.
+    request.raw.socket?.once('close', slot.release)
     const origin = request.headers.origin
     if (origin !== undefined && !(await originAllowed(opts.origins, origin, request))) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
