@@ -13,6 +13,7 @@ import { ClientType, CloseCode } from '../protocol/constants.js'
 import { type IdPosition, parseEventId, SSE_SUFFIX, TICKET_SUFFIX } from '../protocol/sse.js'
 import type { RealtimeUser } from '../types.js'
 import { createAuthenticate, kUser, type RequestWithUser, routeKey, type UpgradeGate } from './auth.js'
+import { kSlot, type RequestWithSlot } from './caps.js'
 import { route } from './client-messages.js'
 import { Connection, type VerifyToken } from './connection.js'
 import type { Hub } from './hub.js'
@@ -121,7 +122,12 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
     connectionsOf: () => 0,
     refused: (label) => hub.refused(label)
   }
-  const authenticate = createAuthenticate(opts, verify, requestGate)
+  const authenticateRequest = createAuthenticate(opts, verify, requestGate)
+  // Its place under the caps is given back at once: a POST or a ticket holds no connection.
+  const authenticate = async (request: FastifyRequest): Promise<void> => {
+    await authenticateRequest(request)
+    ;(request as RequestWithSlot)[kSlot]?.release()
+  }
 
   await fastify.register(async (scope) => {
     scope.removeAllContentTypeParsers()
@@ -188,6 +194,8 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
     sessions.set(id, { conn, transport })
     res.on('close', () => sessions.delete(id))
     hub.add(conn)
+    // The registry counts the connection now: its reserved place goes back, as on the WebSocket route.
+    ;(request as RequestWithSlot)[kSlot]?.release()
     // The rooms the user is in are joined before `ready`, as on the WebSocket route.
     hub.memberships.restore(conn, (request as RequestWithRooms)[kRooms]).then(
       () => {
