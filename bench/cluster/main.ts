@@ -119,9 +119,14 @@ async function startRedis(): Promise<RedisHandle> {
   } else {
     log(`no redis-server binary: using REDIS_URL; its command counts include whatever else uses that Redis`)
   }
-  const admin = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 50 ? null : 50) })
+  const admin = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: (n) => (n > 100 ? null : 50) })
   admin.on('error', () => {})
-  await admin.ping()
+  // A freshly spawned redis-server takes a moment to listen: wait for the connection itself rather than let the
+  // first command spend its single retry on a refused connect.
+  await new Promise<void>((resolve, reject) => {
+    admin.once('ready', resolve)
+    admin.once('end', () => reject(new Error(`Redis at ${url} did not answer within 5 s`)))
+  })
   const version = /redis_version:(\S+)/.exec(await admin.info('server'))?.[1] ?? 'unknown'
   return {
     url,
