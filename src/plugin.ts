@@ -17,12 +17,12 @@ import { CloseCode } from './protocol/constants.js'
 import { SSE_SUFFIX } from './protocol/sse.js'
 import { plugAgentFeatures } from './server/agent.js'
 import { createAuthenticate, createVerifier, kUser, type RequestWithUser, redactQueryToken, selectProtocol } from './server/auth.js'
-import { kSlot, type RequestWithSlot } from './server/caps.js'
+import { releaseSlot } from './server/caps.js'
 import { Connection } from './server/connection.js'
 import { CONTROL_ROOM } from './server/control.js'
 import { routeCors } from './server/cors.js'
 import { Hub } from './server/hub.js'
-import { emitTo, kRooms, type RequestWithRooms } from './server/memberships.js'
+import { emitTo } from './server/memberships.js'
 import { createMetrics, type Metrics, type MetricsSettings } from './server/metrics.js'
 import { guardRegistrationOrder } from './server/order.js'
 import { redactTicket as redactSseTicket, registerSse, type SseRoutes } from './server/sse-routes.js'
@@ -148,7 +148,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
     method: 'GET',
     url: opts.path,
     websocket: true,
-    preValidation: [createAuthenticate(opts, verify, hub), hub.memberships.atConnect],
+    preValidation: [createAuthenticate(opts, verify, hub, hub.slots), hub.memberships.atConnect],
     // A browser's WebSocket cannot see why an upgrade failed; the client asks with a plain GET, which gets the same
     // refusal. Any page may read its own refusal (it names only its origin or token problem; no credentials).
     onSend: async (request, reply, payload) => {
@@ -159,11 +159,11 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       return payload
     },
     // A later step refused the upgrade: its place under the caps is free again.
-    onError: async (request) => (request as RequestWithSlot)[kSlot]?.release(),
+    onError: releaseSlot,
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
-        ;(request as RequestWithSlot)[kSlot]?.release()
+        void releaseSlot(request)
         socket.close(CloseCode.GoingAway, 'server shutting down')
         return
       }
@@ -171,19 +171,7 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       const id = randomUUID()
       const log = request.log.child({ connectionId: id, userId: user.sub })
       const conn = new Connection(id, wsTransport(socket, log, opts), user, log, hub, verify)
-      const rooms = (request as RequestWithRooms)[kRooms]
-      hub.add(conn)
-      ;(request as RequestWithSlot)[kSlot]?.release()
-      // The rooms the user is in are joined before `ready`, so an event sent to them once the client has it arrives.
-      hub.memberships.restore(conn, rooms).then(
-        () => {
-          if (!conn.closed) conn.start(opts.heartbeat.interval)
-        },
-        (err: unknown) => {
-          log.error({ err }, 'realtime rooms of the connection could not be joined')
-          conn.close(CloseCode.InternalError, 'rooms could not be joined')
-        }
-      )
+      hub.admit(conn, request)
     }
   })
 

@@ -10,7 +10,7 @@ import {
 import type { JwtSecretFunction, ResolvedOptions } from '../options.js'
 import { BEARER_PREFIX, SUBPROTOCOL } from '../protocol/constants.js'
 import type { RealtimeUser } from '../types.js'
-import { ConnectionSlots, kSlot, type RequestWithSlot } from './caps.js'
+import { type ConnectionSlots, kSlot, type RequestWithSlot } from './caps.js'
 import { createIdentify, originAllowed } from './identity.js'
 
 /** The token taken out of a `?token=` upgrade URL before Fastify logs the URL. */
@@ -129,23 +129,23 @@ export function namedUser(value: unknown, missing: string): RealtimeUser {
   return { ...(value as object), sub: String(sub) } as RealtimeUser
 }
 
-/**
- * The `preValidation` hook of the WebSocket route: closing → 503, foreign `Origin` → 403, subprotocols
- * without `realtime.v1` → 400, no valid token → 401. Only then does the upgrade happen.
- */
-/** What the upgrade hook asks of the instance: is it closing, and how many connections does it (and a user) hold. */
+/** What the checks ask of the instance: is it closing; and they tell it of a refused token or origin. */
 export interface UpgradeGate {
   readonly closing: boolean
-  connectionCount(): number
-  connectionsOf(userId: string): number
-  /** An upgrade was refused for a token or an origin (`label` names why). */
+  /** A request was refused for a token or an origin (`label` names why). */
   refused(label: string): void
 }
 
-export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate: UpgradeGate) {
+/**
+ * The `preValidation` hook of the routes that open a connection (the WebSocket upgrade, an SSE stream) and of those
+ * that act for one (a POST to a stream, a ticket): closing → 503, full → 503, foreign `Origin` → 403, subprotocols
+ * without `realtime.v1` → 400, no valid token → 401, too many connections for the user → 429. Only then does the
+ * route go on. `slots` are the caps of a request that opens a connection; one that opens none passes the same checks
+ * without them.
+ */
+export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate: UpgradeGate, slots?: ConnectionSlots) {
   const { connections, connectionsPerUser } = opts.limits
   const identify = createIdentify(opts, verify)
-  const slots = new ConnectionSlots(gate, opts.limits)
   return async function authenticate(request: FastifyRequest): Promise<void> {
     try {
       await check(request)
@@ -161,15 +161,17 @@ export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate
   async function check(request: FastifyRequest): Promise<void> {
     if (gate.closing) throw new FST_REALTIME_CLOSING()
     // Before any token work: a full server should cost as little as possible. The place is held from here, across
-    // every await, until the connection is in the registry (plugin.ts) or the upgrade fails.
-    const slot = slots.take()
+    // every await, until the connection is in the registry (`Hub.admit`) or the upgrade fails.
+    const slot = slots === undefined ? null : slots.take()
     if (slot === undefined) {
       request.log.warn({ connections }, 'realtime upgrade refused: connection limit reached')
       throw new FST_REALTIME_SERVER_FULL()
     }
-    ;(request as RequestWithSlot)[kSlot] = slot
-    // An injected request (`injectWS`) has no socket: its place is given back by the route's onError or the handler.
-    request.raw.socket?.once('close', slot.release)
+    if (slot !== null) {
+      ;(request as RequestWithSlot)[kSlot] = slot
+      // An injected request (`injectWS`) has no socket: its place is given back by the route's onError or `admit`.
+      request.raw.socket?.once('close', slot.release)
+    }
     const origin = request.headers.origin
     if (origin !== undefined && !(await originAllowed(opts.origins, origin, request))) {
       request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
@@ -180,7 +182,7 @@ export function createAuthenticate(opts: ResolvedOptions, verify: Verifier, gate
       throw new FST_REALTIME_BAD_SUBPROTOCOL(`Offer the "${SUBPROTOCOL}" subprotocol`)
     }
     const user = await identify(request, protocols)
-    if (!slot.forUser(user.sub)) {
+    if (slot !== null && !slot.forUser(user.sub)) {
       request.log.info({ userId: user.sub, connectionsPerUser }, 'realtime upgrade refused: too many connections for the user')
       throw new FST_REALTIME_TOO_MANY_CONNECTIONS(connectionsPerUser)
     }

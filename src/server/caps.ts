@@ -18,6 +18,14 @@ export const kSlot = Symbol('realtime.slot')
 export type RequestWithSlot = FastifyRequest & { [kSlot]?: Slot }
 
 /**
+ * The `onError` hook of a route that opens a connection: a step after the checks refused it (a bad `Last-Event-ID`,
+ * a close that began meanwhile), so its place is free again at once rather than when its keep-alive socket closes.
+ */
+export async function releaseSlot(request: FastifyRequest): Promise<void> {
+  ;(request as RequestWithSlot)[kSlot]?.release()
+}
+
+/**
  * The connection caps, counted atomically around the asynchronous part of an upgrade (token verification, a JWKS
  * lookup, `authenticate`, `subscriptions`). An upgrade reserves its place before the first `await` and keeps it
  * until its connection is in the registry, or gives it back when it fails. Each check and its reservation run in one

@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Adapter, HistoryPolicy, Outgoing } from '../adapters/adapter.js'
 import { FST_REALTIME_ADAPTER_FAILED, FST_REALTIME_INVALID_EVENT, FST_REALTIME_INVALID_HANDLER } from '../errors.js'
 import { isSchema } from '../events.js'
@@ -8,11 +8,12 @@ import { CloseCode, RESERVED_TYPES } from '../protocol/constants.js'
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, RealtimeStats } from '../types.js'
 import { authorize } from './authorize.js'
+import { ConnectionSlots, kSlot, type RequestWithSlot } from './caps.js'
 import type { Connection } from './connection.js'
 import { Control } from './control.js'
 import { Delivery } from './delivery.js'
 import * as frames from './frames.js'
-import { Memberships } from './memberships.js'
+import { kRooms, Memberships, type RequestWithRooms } from './memberships.js'
 import type { Metrics } from './metrics.js'
 import { Presence } from './presence.js'
 import { Registry } from './registry.js'
@@ -70,6 +71,8 @@ export class Hub {
   readonly control: Control
   /** The rooms the server puts a user in: `subscriptions` at connect, remembered joins, `join`/`leave` of a user. */
   readonly memberships: Memberships
+  /** The places under `limits.connections` and `limits.connectionsPerUser`, shared by every transport's upgrade. */
+  readonly slots: ConnectionSlots
   /** The agent features' side of client messages (`agent.ts` plugs them in). */
   features!: AgentDesk
   closing = false
@@ -94,6 +97,7 @@ export class Hub {
     this.requests = new Requests(this)
     this.control = new Control(adapter, log)
     this.memberships = new Memberships(this)
+    this.slots = new ConnectionSlots(this, opts.limits)
   }
 
   /** Connections of this instance, by id. */
@@ -101,8 +105,26 @@ export class Hub {
     return this.registry.connections
   }
 
-  add(conn: Connection): void {
+  /**
+   * Takes in a connection that passed the checks of its route, whatever its transport: the registry counts it (so its
+   * reserved place under the caps goes back), the rooms its user is in are joined, and only then does it start
+   * (`ready`), so that an event sent to those rooms once the client has `ready` arrives. `started` runs then. A store
+   * that cannot say which rooms closes the connection with 1011.
+   */
+  admit(conn: Connection, request: FastifyRequest, started?: () => void): void {
     this.registry.add(conn)
+    ;(request as RequestWithSlot)[kSlot]?.release()
+    this.memberships.restore(conn, (request as RequestWithRooms)[kRooms]).then(
+      () => {
+        if (conn.closed) return
+        conn.start(this.opts.heartbeat.interval)
+        started?.()
+      },
+      (err: unknown) => {
+        conn.log.error({ err }, 'realtime rooms of the connection could not be joined')
+        conn.close(CloseCode.InternalError, 'rooms could not be joined')
+      }
+    )
   }
 
   connectionCount(): number {

@@ -12,12 +12,11 @@ import type { ResolvedOptions } from '../options.js'
 import { ClientType, CloseCode } from '../protocol/constants.js'
 import { type IdPosition, parseEventId, SSE_SUFFIX, TICKET_SUFFIX } from '../protocol/sse.js'
 import type { RealtimeUser } from '../types.js'
-import { createAuthenticate, kUser, type RequestWithUser, routeKey, type UpgradeGate } from './auth.js'
-import { kSlot, type RequestWithSlot } from './caps.js'
+import { createAuthenticate, kUser, type RequestWithUser, routeKey } from './auth.js'
+import { releaseSlot } from './caps.js'
 import { route } from './client-messages.js'
 import { Connection, type VerifyToken } from './connection.js'
 import type { Hub } from './hub.js'
-import { kRooms, type RequestWithRooms } from './memberships.js'
 import { SseTransport } from './sse-transport.js'
 
 // The routes of the SSE transport: `GET <path>/sse` opens a stream, `POST <path>/sse/<sessionId>` sends it a client
@@ -112,22 +111,9 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
     if (user === undefined) throw Object.assign(new Error('Unknown, used or expired ticket'), { label: 'ticket' })
     return user
   }
-  const openGate = createAuthenticate(opts, verifyTicketOrToken, hub)
-  // A POST to a stream, or a ticket, opens no connection: the caps are the stream's business, not theirs.
-  const requestGate: UpgradeGate = {
-    get closing() {
-      return hub.closing
-    },
-    connectionCount: () => 0,
-    connectionsOf: () => 0,
-    refused: (label) => hub.refused(label)
-  }
-  const authenticateRequest = createAuthenticate(opts, verify, requestGate)
-  // Its place under the caps is given back at once: a POST or a ticket holds no connection.
-  const authenticate = async (request: FastifyRequest): Promise<void> => {
-    await authenticateRequest(request)
-    ;(request as RequestWithSlot)[kSlot]?.release()
-  }
+  const openGate = createAuthenticate(opts, verifyTicketOrToken, hub, hub.slots)
+  // A POST to a stream, or a ticket, opens no connection: the caps are not theirs to check.
+  const authenticate = createAuthenticate(opts, verify, hub)
 
   await fastify.register(async (scope) => {
     scope.removeAllContentTypeParsers()
@@ -142,6 +128,7 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
         // The rooms the app names (`subscriptions`, remembered joins), as for the WebSocket route.
         await hub.memberships.atConnect(request)
       },
+      onError: releaseSlot,
       handler: (request, reply) => open(request, reply)
     })
 
@@ -193,25 +180,13 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
     const conn = new Connection(id, transport, user, log, hub, verify)
     sessions.set(id, { conn, transport })
     res.on('close', () => sessions.delete(id))
-    hub.add(conn)
-    // The registry counts the connection now: its reserved place goes back, as on the WebSocket route.
-    ;(request as RequestWithSlot)[kSlot]?.release()
-    // The rooms the user is in are joined before `ready`, as on the WebSocket route.
-    hub.memberships.restore(conn, (request as RequestWithRooms)[kRooms]).then(
-      () => {
-        if (conn.closed) return
-        conn.start(opts.heartbeat.interval)
-        // Resumed rooms first, from where the id says; rooms asked in the query that the id does not name, from now.
-        const rooms = new Map<string, { since?: number; epoch?: string }>()
-        for (const { room, seq, epoch } of resume) rooms.set(room, { since: seq, epoch })
-        for (const room of asked) if (!rooms.has(room)) rooms.set(room, {})
-        for (const [room, data] of rooms) route(conn, hub, { type: ClientType.Subscribe, room, data })
-      },
-      (err: unknown) => {
-        log.error({ err }, 'realtime rooms of the connection could not be joined')
-        conn.close(CloseCode.InternalError, 'rooms could not be joined')
-      }
-    )
+    // Resumed rooms first, from where the id says; rooms asked in the query that the id does not name, from now.
+    hub.admit(conn, request, () => {
+      const rooms = new Map<string, { since?: number; epoch?: string }>()
+      for (const { room, seq, epoch } of resume) rooms.set(room, { since: seq, epoch })
+      for (const room of asked) if (!rooms.has(room)) rooms.set(room, {})
+      for (const [room, data] of rooms) route(conn, hub, { type: ClientType.Subscribe, room, data })
+    })
   }
 
   return {

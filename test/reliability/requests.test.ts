@@ -71,7 +71,7 @@ t.test(
         }
         const conns = Array.from({ length: targets }, (_, i) => standIn(`c${i}`))
         for (const conn of conns) {
-          hub.add(conn)
+          hub.registry.add(conn)
           await hub.subscriptions.joinTarget(conn.id, 'room')
         }
         let outcome = 'unsettled'
