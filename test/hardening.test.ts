@@ -4,11 +4,9 @@
 
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { userRoom } from '../src/index.js'
 import { startChild } from './helpers/child.js'
 import { sign, type TestClient } from './helpers/index.js'
 import { closeCodeOf, rawUpgrade } from './helpers/raw.js'
-import { requireRedis, startRedis } from './helpers/redis.js'
 
 // One server for the whole file: each test uses its own rooms and users.
 const server = await startChild(t, 'hostile-server.ts')

@@ -1,4 +1,4 @@
-import type { WebSocketConstructor, WebSocketLike } from './api.js'
+import type { WebSocketConstructor } from './api.js'
 import { type FetchLike, type SseMemory, SseSocket } from './sse-socket.js'
 import { type Transport, webSocketTransport } from './transport.js'
 

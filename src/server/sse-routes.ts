@@ -9,7 +9,7 @@ import {
   FST_REALTIME_TICKETS_FULL
 } from '../errors.js'
 import type { ResolvedOptions } from '../options.js'
-import { ClientType, CloseCode } from '../protocol/constants.js'
+import { ClientType } from '../protocol/constants.js'
 import { type IdPosition, parseEventId, SSE_SUFFIX, TICKET_SUFFIX } from '../protocol/sse.js'
 import type { RealtimeUser } from '../types.js'
 import { createAuthenticate, kUser, type RequestWithUser, routeKey } from './auth.js'
