@@ -1,3 +1,4 @@
+import { Agent, get as httpGet } from 'node:http'
 import t from 'tap'
 import { connect, logCapture, sign } from './helpers/index.js'
 import { baseUrl, openStream, streamApp } from './helpers/sse.js'
@@ -227,4 +228,134 @@ t.test('tickets waiting to be redeemed are bounded: past the bound a 503, and ex
   t.match({ status: full.status, body: await full.json() }, { status: 503, body: { code: 'FST_REALTIME_TICKETS_FULL' } })
   await new Promise((resolve) => setTimeout(resolve, 1100))
   t.equal((await issue()).status, 200)
+})
+
+t.test('a stream refused after its checks (a bad Last-Event-ID) gives its place back at once, on a kept-alive socket', async (t) => {
+  const app = await streamApp(t, { ...allowAll, limits: { connections: 1 } })
+  // One socket for every request, as a browser keeps one: a place held until that socket closes would fill the cap.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const get = (lastEventId: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpGet(`${baseUrl(app)}/sse`, {
+        agent,
+        headers: { authorization: `Bearer ${sign('alice')}`, 'last-event-id': lastEventId }
+      })
+      req.on('response', (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode as number))
+      })
+      req.on('error', reject)
+    })
+  t.same([await get('a~e~x'), await get('a~e~x'), await get('a~e~x')], [400, 400, 400], 'each refused for its id, not as full')
+  const stream = await openStream(app, 'alice')
+  t.equal(stream.ready.type, 'ready', 'the one place is free')
+  stream.cut()
+})
+
+t.test('a stream whose checks finish as the server begins to close is refused with 503', async (t) => {
+  let entered: () => void = () => {}
+  const checking = new Promise<void>((resolve) => {
+    entered = resolve
+  })
+  let go: () => void = () => {}
+  const held = new Promise<void>((resolve) => {
+    go = resolve
+  })
+  const app = await streamApp(t, {
+    ...allowAll,
+    subscriptions: async () => {
+      entered()
+      await held
+      return []
+    }
+  })
+  const pending = openStream(app, 'alice')
+  await checking
+  await app.realtime.close()
+  go()
+  const stream = await pending
+  t.equal(stream.response.status, 503)
+  t.match(await stream.response.json(), { code: 'FST_REALTIME_CLOSING' })
+})
+
+t.test('a ticket beside other query parameters: the rooms are kept, the ticket is taken out of the logged URL', async (t) => {
+  const logs = logCapture()
+  const app = await streamApp(t, allowAll, logs.fastify)
+  const made = await fetch(`${baseUrl(app)}/ticket`, { method: 'POST', headers: { authorization: `Bearer ${sign('alice')}` } })
+  const { ticket } = (await made.json()) as { ticket: string }
+  const stream = await openStream(app, 'alice', { ticket, token: null, rooms: ['news'] })
+  t.match(await stream.next('subscribed'), { room: 'news' })
+  stream.cut()
+  t.ok(
+    logs.lines.some((line) => line.includes('/sse?room=news"')),
+    'the URL logged keeps the room'
+  )
+  t.notOk(logs.lines.join('').includes(ticket), 'no log line holds the ticket')
+})
+
+t.test('an empty POST is a 400 invalid_json, and the stream goes on', async (t) => {
+  const app = await streamApp(t, allowAll)
+  const stream = await openStream(app, 'alice')
+  const res = await fetch(`${stream.base}/sse/${stream.ready.data.connectionId}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stream.token}` }
+  })
+  t.equal(res.status, 400)
+  t.match(await res.json(), { type: 'error', data: { code: 'invalid_json' } })
+  t.match((await stream.post({ type: 'ping', id: 'p1' })).body, { type: 'pong', id: 'p1' })
+  stream.cut()
+})
+
+t.test('a POST whose client went away before the answer: the answer comes on the stream instead', async (t) => {
+  let asked: () => void = () => {}
+  const asking = new Promise<void>((resolve) => {
+    asked = resolve
+  })
+  let allow: (ok: boolean) => void = () => {}
+  const app = await streamApp(t, {
+    authorize: () => {
+      asked()
+      return new Promise<boolean>((resolve) => {
+        allow = resolve
+      })
+    }
+  })
+  const stream = await openStream(app, 'alice')
+  // The server sees the POST's end as its response closing unfinished.
+  const abandoned = new Promise<void>((resolve) => {
+    app.server.on('request', (req, res) => {
+      if (req.method === 'POST') res.on('close', () => resolve())
+    })
+  })
+  const abort = new AbortController()
+  const post = fetch(`${stream.base}/sse/${stream.ready.data.connectionId}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stream.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'subscribe', id: 's1', room: 'slow' }),
+    signal: abort.signal
+  })
+  await asking
+  abort.abort()
+  await t.rejects(post)
+  await abandoned
+  allow(true)
+  t.match(await stream.next('subscribed'), { id: 's1', room: 'slow' })
+  stream.cut()
+})
+
+t.test('a server request reaches a stream, and its POSTed reply resolves it with a 204', async (t) => {
+  const app = await streamApp(t, allowAll)
+  const stream = await openStream(app, 'alice')
+  const pending = app.realtime.request<{ optionId: string }>(stream.ready.data.connectionId, {
+    type: 'hitl_request',
+    data: { requestId: 'q1', question: 'Publish?', options: [{ id: 'yes', label: 'Yes' }] }
+  })
+  const request = await stream.next('hitl_request')
+  const answered = await stream.post({ type: 'reply', id: request.id, data: { optionId: 'yes' } })
+  t.same([answered.status, answered.text], [204, ''])
+  t.same(await pending, { optionId: 'yes' })
+  const again = await stream.post({ type: 'reply', id: request.id, data: { optionId: 'yes' } })
+  t.match(again.body, { type: 'error', id: request.id, data: { code: 'unknown_request' } }, 'a second reply is told')
+  stream.cut()
 })

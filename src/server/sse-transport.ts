@@ -162,16 +162,21 @@ export class SseTransport implements Transport {
    * a reply it made at once is seen while the POST is still being handed over.
    */
   post(raw: Buffer, flush: () => void): { answer: Promise<PostAnswer>; abandon(): void } {
+    // Nothing would ever answer it: the replies of a closed session are not written.
+    if (!this.open) return { answer: Promise.resolve(this.gone()), abandon: () => {} }
     const listener = this.listener as TransportListener
     const { body, id, injected, expectsReply } = this.prepare(raw)
-    let orphan: Buffer | undefined
+    // A reply made while the message is handed over (a refusal, most often) answers the POST at once.
+    let atOnce: Buffer | undefined
+    const now = (reply: Buffer) => {
+      atOnce = reply
+    }
     let replied: Promise<Buffer> | undefined
-    if (id !== undefined && expectsReply) {
-      replied = new Promise((resolve) => this.waiting.set(id, resolve))
+    if (id !== undefined) {
+      if (expectsReply) replied = new Promise((resolve) => this.waiting.set(id, resolve))
+      else this.waiting.set(id, now)
     }
-    this.orphanReply = (reply) => {
-      orphan = reply
-    }
+    this.orphanReply = now
     try {
       listener.message(body, false)
       flush()
@@ -182,9 +187,10 @@ export class SseTransport implements Transport {
     const abandon = () => {
       if (id !== undefined) this.waiting.delete(id)
     }
-    if (orphan !== undefined) {
+    if (replied === undefined) abandon()
+    if (atOnce !== undefined) {
       abandon()
-      return { answer: Promise.resolve(this.answerOf(orphan, undefined)), abandon }
+      return { answer: Promise.resolve(this.answerOf(atOnce, injected ? id : undefined)), abandon }
     }
     if (replied === undefined) return { answer: Promise.resolve(this.open ? { status: 204 } : this.gone()), abandon }
     const answer = replied.then((reply) => (reply.length === 0 ? this.gone() : this.answerOf(reply, injected ? id : undefined)))
@@ -215,7 +221,8 @@ export class SseTransport implements Transport {
     if (typeof message !== 'object' || message === null || Array.isArray(message))
       return { body: raw, injected: false, expectsReply: false }
     const fields = message as { type?: unknown; id?: unknown; room?: unknown }
-    // A reply to a server request is answered only when it is wrong (at once); one to a question of a room, always.
+    // A reply to a server request is answered only when it is wrong, which is known at once; one to a question of a
+    // room, always.
     const expectsReply = !(fields.type === 'reply' && fields.room === undefined)
     if (typeof fields.id === 'string') return { body: raw, id: fields.id, injected: false, expectsReply }
     if (fields.id !== undefined) return { body: raw, injected: false, expectsReply: false }
