@@ -51,6 +51,17 @@ t.test('the hook wrapper maps every way a hook can go wrong to one logged failur
     }
   }
   t.equal(await failedWith(() => brokenThen), 'Error', 'a thenable whose then throws')
+  const fickle = {
+    // biome-ignore lint/suspicious/noThenProperty: a hostile thenable is the point
+    then(ok: (value: unknown) => void, fail: (error: unknown) => void) {
+      ok(1)
+      fail(new Error('second thoughts'))
+      throw new Error('and a throw')
+    }
+  }
+  const logged = errors.length
+  t.equal(await failedWith(() => fickle), 'ok', 'a thenable that settles twice, then throws: its first word counts')
+  t.equal(errors.length, logged, 'and nothing is logged')
   const trap = new Proxy(
     {},
     {

@@ -1,7 +1,7 @@
 import { connect as h2connect } from 'node:http2'
 import t from 'tap'
 import WebSocket from 'ws'
-import { logCapture, sign } from './helpers/index.js'
+import { connect, logCapture, sign } from './helpers/index.js'
 import { startNginx } from './helpers/nginx.js'
 import { baseUrl, openStream, SseParser, streamApp } from './helpers/sse.js'
 
@@ -148,6 +148,9 @@ t.test('sse: false serves WebSocket only; bad sse options name the option', asyn
   const app = await streamApp(t, { ...allowAll, sse: false })
   const res = await fetch(`${baseUrl(app)}/sse`, { headers: { authorization: `Bearer ${sign('alice')}` } })
   t.equal(res.status, 404)
+  const ws = await connect(app, 'alice')
+  t.same(app.realtime.stats().transports, { websocket: 1, sse: 0 }, 'every connection is a WebSocket')
+  ws.close()
   const Fastify = (await import('fastify')).default
   const realtime = (await import('../src/index.js')).default
   for (const [sse, message] of [

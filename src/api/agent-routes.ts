@@ -48,20 +48,20 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     for (const w of [...waiters]) w()
   }
 
-  /** Waits until `done()` holds or `seconds` pass (or the app closes); `waiters` wakes it to look again. */
+  /**
+   * Waits until `done()` holds or `seconds` pass (or the app closes). `waiters` are woken only when what they wait for
+   * happened (a cancel, an end, an answer) or the app closes, so a wake ends the wait.
+   */
   const longPoll = (waiters: Set<() => void>, seconds: number, done: () => boolean): Promise<void> =>
     new Promise((resolve) => {
       if (done() || seconds === 0 || closing) return resolve()
       const finish = (): void => {
         clearTimeout(timer)
-        waiters.delete(check)
+        waiters.delete(finish)
         resolve()
       }
-      const check = (): void => {
-        if (done() || closing) finish()
-      }
       const timer = setTimeout(finish, seconds * 1000)
-      waiters.add(check)
+      waiters.add(finish)
     })
 
   const waitOf = (query: unknown): number => {
