@@ -9,6 +9,7 @@ import { CONTROL_ROOM } from '../src/server/control.js'
 import { sdk, until } from './helpers/client.js'
 import { buildApp, connect, logCapture, refused, sign, wsUrl } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
+import { baseUrl, SseClient, streamUrl } from './helpers/sse.js'
 
 const thought = (content: string) => ({ type: 'agent:thought' as const, data: { runId: 'r', content } })
 
@@ -175,6 +176,23 @@ t.test('a connection whose remembered rooms cannot be read is closed with 1011 a
     })(),
     { code: 'FST_REALTIME_ADAPTER_FAILED' }
   )
+})
+
+t.test('an SSE stream whose remembered rooms cannot be read ends with a close event 1011, before ready', async (t) => {
+  const logs = logCapture('error')
+  const inner = memoryAdapter()
+  const adapter: Adapter = {
+    ...inner,
+    stateRead: (room) => (room.includes('realtime:user:') ? Promise.reject(new Error('store down')) : inner.stateRead(room))
+  }
+  const app = await buildApp(t, { adapter }, { fastify: { ...logs.fastify, forceCloseConnections: true } })
+  const response = await fetch(streamUrl(baseUrl(app)), { headers: { authorization: `Bearer ${sign('eve')}` } })
+  t.equal(response.status, 200)
+  const stream = new SseClient(response, baseUrl(app), sign('eve'))
+  await stream.pump()
+  t.same(stream.closeEvent, { code: 1011, reason: 'rooms could not be joined' })
+  t.same(stream.frames, [], 'no ready was sent')
+  t.ok(logs.records().some((r) => r.msg === 'realtime rooms of the connection could not be joined'))
 })
 
 t.test('a join signal that cannot be sent rejects; one from another instance that cannot be joined is logged', async (t) => {
