@@ -114,19 +114,24 @@ export class AguiRun {
     let pending = ''
     let timer: NodeJS.Timeout | undefined
     let closed = false
-    this.send('TEXT_MESSAGE_START', { messageId, role: options.role ?? 'assistant' }).catch(() => undefined)
+    // What append() sets going has nobody to tell of a failure but end(): the first one is kept for it, so that a lost
+    // delta ends the message with an error (and the run with RUN_ERROR) rather than with a gap.
+    let failure: { readonly error: unknown } | undefined
+    const remember = (error: unknown): void => {
+      failure ??= { error }
+    }
+    this.send('TEXT_MESSAGE_START', { messageId, role: options.role ?? 'assistant' }).catch(remember)
     // Opened in the chain, after TEXT_MESSAGE_START reached the viewers. The viewers' stream sends each of our
     // coalesced deltas at once (window 0): one coalescing, one pace, for the log and the room alike.
-    // A failure here surfaces at end(), which needs the stream.
     this.enqueue(async () => {
       stream = this.core.stream(this.room, { type: 'TEXT_MESSAGE_CONTENT', data: { messageId, delta: '' } }, { field: 'delta', window: 0 })
-    }).catch(() => undefined)
+    }).catch(remember)
     const flush = (): Promise<void> => {
       timer = undefined
       const delta = pending
       pending = ''
       if (delta === '') return Promise.resolve()
-      this.enqueue(async () => (stream as StreamHandle).append(delta)).catch(() => undefined)
+      this.enqueue(async () => (stream as StreamHandle).append(delta)).catch(remember)
       return this.send('TEXT_MESSAGE_CONTENT', { messageId, delta }, false)
     }
     return {
@@ -135,7 +140,7 @@ export class AguiRun {
         if (typeof text !== 'string') throw new FST_REALTIME_INVALID_EVENT('text.append(text): text must be a string')
         if (closed || this.ended) throw new FST_REALTIME_INVALID_EVENT(`text message ${messageId} has ended`)
         pending += text
-        timer ??= setTimeout(() => void flush().catch(() => undefined), this.window)
+        timer ??= setTimeout(() => void flush().catch(remember), this.window)
       },
       end: async () => {
         if (closed) throw new FST_REALTIME_INVALID_EVENT(`text message ${messageId} has ended`)
@@ -143,6 +148,8 @@ export class AguiRun {
         clearTimeout(timer)
         await flush()
         await this.enqueue(async () => {
+          // The chain is in order: every delta before this step has gone out, or failed and been remembered.
+          if (failure !== undefined) throw failure.error
           await (stream as StreamHandle).end()
         })
         await this.send('TEXT_MESSAGE_END', { messageId })

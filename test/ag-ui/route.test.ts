@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime from '../../src/index.js'
+import { faultyAdapter } from '../helpers/faulty-adapter.js'
 import { SECRET } from '../helpers/index.js'
 import { aguiApp, input, post, readSse, SseReader } from './helpers.js'
 
@@ -175,4 +176,46 @@ t.test('two requests for one run at once: one runs it, the other is a 409 run_ex
   const events = await readSse(answers.find((res) => res.status === 200) as Response)
   t.equal(events.at(-1)?.event.type, 'RUN_FINISHED')
   t.equal(runs, 1)
+})
+
+t.test('a text delta the log could not take ends the message with an error and the run with RUN_ERROR, not a gap', async (t) => {
+  const adapter = faultyAdapter()
+  let hit: () => void = () => {}
+  const failed = new Promise<void>((resolve) => {
+    hit = resolve
+  })
+  let ended: unknown
+  const app = await aguiApp(
+    t,
+    async (_input, run) => {
+      const text = run.text()
+      // Once the step is out, the message has started and its stream is open.
+      await run.emit({ type: 'STEP_STARTED', stepName: 'answer' })
+      adapter.fail('publish', {
+        message: 'store down',
+        when: (room) => {
+          const log = room.split(':').length === 3
+          if (log) hit()
+          return log
+        }
+      })
+      text.append('Hel')
+      await failed
+      adapter.heal()
+      try {
+        await text.end()
+      } catch (err) {
+        ended = (err as Error).message
+        throw err
+      }
+    },
+    { adapter }
+  )
+  const events = await readSse(await post(app, input('t', 'r')))
+  t.match(ended, /the faulty adapter failed: Error: store down/, 'end() rejects with what the lost delta met')
+  t.same(
+    events.map((e) => e.event.type),
+    ['RUN_STARTED', 'TEXT_MESSAGE_START', 'STEP_STARTED', 'RUN_ERROR'],
+    'no TEXT_MESSAGE_END after a gap'
+  )
 })
