@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
+import { detach } from '../server/hooks.js'
 import { StateField } from '../server/state.js'
 import type { AguiCore } from './core.js'
 import { aguiEvents, RunAgentInput } from './events.js'
@@ -104,7 +105,9 @@ export function createAgui(fastify: FastifyInstance, core: AguiCore): AguiApi {
       const result = await core.run({ room: run.room, runId }, (signal) => {
         // A cancel ends the run at once; a handler that goes on finds its later events refused.
         signal.addEventListener('abort', () => {
-          if (!run.finished) run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' }).catch(() => undefined)
+          if (run.finished) return
+          const told = run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' })
+          detach(request.log, 'agui cancelled run could not be told', { threadId, runId }, told)
         })
         return handler(input, run, signal)
       })

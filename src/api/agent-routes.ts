@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { ServerApiSettings } from '../options.js'
+import { detach } from '../server/hooks.js'
 import type { StreamHandle } from '../server/streams.js'
 import { ApiError, ApiErrorCode } from './errors.js'
 import { checkKey } from './idempotency.js'
@@ -186,7 +187,9 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
       handle,
       room: body.room,
       run,
-      idle: idleTimer(() => void finishStream(handle.id, stream).catch(() => undefined))
+      idle: idleTimer(() =>
+        detach(hub.log, 'realtime idle stream could not be ended', { stream: handle.id, room: body.room }, finishStream(handle.id, stream))
+      )
     }
     streams.set(handle.id, stream)
     reply.code(201)
