@@ -1,12 +1,24 @@
 import { AbstractAgent, type AgentConfig, type BaseEvent, type RunAgentInput } from '@ag-ui/client'
 import { Observable } from 'rxjs'
-import type { RealtimeClient } from '../client/api.js'
+import type { SubscribeOptions, Subscription } from '../client/api.js'
 import { aguiLogRoom, aguiRoom } from './rooms.js'
+
+/**
+ * What the agent uses of a `fastify-realtime/client`. Every client fits, whatever its app's registries: the agent
+ * reads only the AG-UI rooms, whose events it passes on as they come.
+ */
+export interface AguiClient {
+  subscribe(
+    room: string,
+    handler: (event: { readonly type: string; readonly data: unknown }) => void,
+    options: SubscribeOptions
+  ): Subscription
+  cancel(room: string, runId: string): Promise<void>
+}
 
 export interface RealtimeAgentConfig extends AgentConfig {
   /** A connected `fastify-realtime/client`; the app's `authorize` must let it subscribe to `agui:` rooms. */
-  // biome-ignore lint/suspicious/noExplicitAny: a client typed by any app's registries; only AG-UI rooms are read
-  client: RealtimeClient<any, any>
+  client: AguiClient
   /** The HTTP URL of the AG-UI route (`app.realtime.agui.route()`), which starts each run. */
   url: string
   /** Headers of the request that starts a run (e.g. `authorization`). */
@@ -51,8 +63,8 @@ export class RealtimeAgent extends AbstractAgent {
       }
       const sub = client.subscribe(
         aguiLogRoom(input.threadId, input.runId),
-        (frame: { type: string; data: object }) => {
-          observer.next({ type: frame.type, ...frame.data } as BaseEvent)
+        (frame) => {
+          observer.next({ type: frame.type, ...(frame.data as object) } as BaseEvent)
           if (frame.type === 'RUN_FINISHED' || frame.type === 'RUN_ERROR') {
             done = true
             observer.complete()

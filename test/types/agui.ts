@@ -54,5 +54,12 @@ const bad: AguiEvent = { type: 'RUN_ERROR', code: 'cancelled' }
 const client = createClient({ url: 'ws://127.0.0.1/ws' })
 const agent = new RealtimeAgent({ client, url: 'http://127.0.0.1/agent', threadId: 't', headers: { authorization: 'Bearer x' } })
 const room: string = aguiLogRoom('t', 'r')
+// A client typed by the app's registries fits too, whatever its events carry (here a bare string).
+const typed = createClient<typeof events & { 'note:text': ReturnType<typeof Type.String> }>({ url: 'ws://127.0.0.1/ws' })
+const typedAgent = new RealtimeAgent({ client: typed, url: 'http://127.0.0.1/agent' })
+// @ts-expect-error the agent needs a client, not its URL
+new RealtimeAgent({ client: 'ws://127.0.0.1/ws', url: 'http://127.0.0.1/agent' })
+// @ts-expect-error nor something with a subscribe() of another shape
+new RealtimeAgent({ client: { subscribe: (room: number) => room, cancel: async () => {} }, url: 'http://127.0.0.1/agent' })
 
-export { agent, bad, event, room }
+export { agent, bad, event, room, typedAgent }
