@@ -35,6 +35,43 @@ t.test('a refused token stops the retrying: onError reports the 401 with its mes
   t.same(states, ['reconnecting 1006', 'closed 1006'], 'the state changes carry the close code')
 })
 
+t.test('close() while the client asks the endpoint why its upgrades fail: it stays closed and reports no refusal', async (t) => {
+  const app = await buildApp(t)
+  // The plain request that asks why goes through fetch; its answer is held until the client has been closed.
+  const saved = globalThis.fetch
+  t.teardown(() => {
+    globalThis.fetch = saved
+  })
+  let holding!: () => void
+  const answerHeld = new Promise<void>((resolve) => {
+    holding = resolve
+  })
+  let release!: () => void
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await saved(input, init)
+    const body = await res.text()
+    holding()
+    await released
+    return new Response(body, { status: res.status, headers: res.headers })
+  }) as typeof fetch
+  const errors: ConnectionError[] = []
+  const states: string[] = []
+  // No token: refused with 401 at each upgrade, and the plain request needs no second try with the token.
+  const client = sdk(t, app, { onError: (e) => errors.push(e) })
+  client.onStateChange((s, _p, close) => states.push(`${s} ${close?.code ?? ''}`.trim()))
+  await answerHeld
+  client.close()
+  release()
+  // The held answer is read from memory: the client is done with it once the pending callbacks have run.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(client.state, 'closed')
+  t.same(errors, [], 'the refusal that came after close() is not reported')
+  t.same(states, ['reconnecting 1006', 'closed'])
+})
+
 t.test('an endpoint that answers nothing is reported unreachable, and the client keeps trying', async (t) => {
   const app = await buildApp(t)
   const url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}/ws`
@@ -96,6 +133,7 @@ t.test('a token function that throws is reported with what it threw; a throwing 
   const client = sdk(t, app, {
     token: () => {
       if (++calls === 1) throw new Error('refresh endpoint down')
+      if (calls === 2) throw 'HTTP 503 from /token'
       return sign('alice')
     },
     onHandlerError: (e) => handlerErrors.push(e),
@@ -105,8 +143,11 @@ t.test('a token function that throws is reported with what it threw; a throwing 
     }
   })
   await until(() => client.state === 'open')
-  t.match(errors, [{ kind: 'token', reason: 'refresh endpoint down', retrying: true, cause: { message: 'refresh endpoint down' } }])
-  t.match(handlerErrors, [{ message: 'listener bug' }])
+  t.match(errors, [
+    { kind: 'token', reason: 'refresh endpoint down', retrying: true, cause: { message: 'refresh endpoint down' } },
+    { kind: 'token', reason: 'HTTP 503 from /token', retrying: true, cause: 'HTTP 503 from /token' }
+  ])
+  t.match(handlerErrors, [{ message: 'listener bug' }, { message: 'listener bug' }])
 })
 
 t.test('the first reconnect waits a random share of the spread window; later ones back off', async (t) => {

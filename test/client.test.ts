@@ -79,6 +79,9 @@ t.test('onRequest answers server requests; a throwing handler declines; an unkno
     throw 'plain string'
   })
   await t.rejects(app.realtime.request(id, { type: 'hitl_request', data: question }), { message: /declined: plain string/ })
+  // A dialog cancelled with a bare reject(): nothing to read a code or a message from.
+  client.onRequest('hitl_request', () => Promise.reject())
+  await t.rejects(app.realtime.request(id, { type: 'hitl_request', data: question }), { message: /declined: undefined/ })
   off()
   await t.rejects(app.realtime.request(id, { type: 'agent:thought', data: { runId: 'r', content: 'x' } }), {
     message: /unhandled: no handler for "agent:thought"/

@@ -3,6 +3,8 @@ import { createElement as h, StrictMode } from 'react'
 import { renderToString } from 'react-dom/server'
 import { act, create, type ReactTestRenderer } from 'react-test-renderer'
 import t from 'tap'
+import type { ClientQuestion } from '../src/client/index.js'
+import type { AgentEvents } from '../src/index.js'
 import {
   type ConnectionView,
   RealtimeProvider,
@@ -87,6 +89,30 @@ t.test('in StrictMode two components share one subscription; the hooks follow ev
 
   await act(async () => renderer?.unmount())
   await until(() => app.realtime.stats().rooms === 0, 5000, 'the room released after the last component left')
+})
+
+t.test('useQuestions without a room lists the open questions of every room held; with a room, only those of that room', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  const client = sdk(t, app, { token: sign('alice') })
+  const seen: { first?: RoomView; second?: RoomView; all?: ClientQuestion<AgentEvents>[]; inSecond?: ClientQuestion<AgentEvents>[] } = {}
+  function Questions() {
+    seen.first = useRoom('workflow:1')
+    seen.second = useRoom('workflow:2')
+    seen.all = useQuestions<AgentEvents>()
+    seen.inSecond = useQuestions<AgentEvents>('workflow:2')
+    return null
+  }
+  await act(async () => {
+    create(h(RealtimeProvider, { client }, h(Questions)))
+  })
+  await settle(() => seen.first?.info !== undefined && seen.second?.info !== undefined, 'both rooms subscribed')
+  const first = app.realtime.ask('workflow:1', { type: 'hitl_request', data: { requestId: 'q1', question: 'Ship it?' } })
+  const second = app.realtime.ask('workflow:2', { type: 'hitl_request', data: { requestId: 'q2', question: 'Roll back?' } })
+  await settle(() => seen.all?.length === 2 && seen.inSecond?.length === 1, 'the open questions')
+  t.same(seen.all?.map((q) => q.room).sort(), ['workflow:1', 'workflow:2'])
+  t.match(seen.inSecond, [{ room: 'workflow:2', type: 'hitl_request', data: { requestId: 'q2' } }])
+  for (const question of seen.all ?? []) await client.reply(question.id, { ok: true })
+  t.same(await Promise.all([first, second]), [{ ok: true }, { ok: true }])
 })
 
 t.test('useConnection reports the state, the close and the last error; useRealtime outside a provider throws', async (t) => {

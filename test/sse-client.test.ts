@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap'
 import { createClient } from '../src/client/index.js'
+import { EventStreamParser, httpBase } from '../src/client/sse-socket.js'
+import { Type } from '../src/index.js'
 import { sdk, until } from './helpers/client.js'
 import { sign } from './helpers/index.js'
 import { startNginx } from './helpers/nginx.js'
@@ -87,6 +89,47 @@ t.test('an SSE client sends, is answered, and resumes after the server cuts its 
   t.equal(lastIds.length, 3, 'each new stream sent Last-Event-ID')
 })
 
+t.test('close() while a message is on its way over SSE cuts its POST, fails its send as closed and throws nothing', async (t) => {
+  const app = await streamApp(t, allowAll)
+  let answer!: (value: string) => void
+  let received!: () => void
+  const handling = new Promise<void>((resolve) => {
+    received = resolve
+  })
+  app.realtime.handle('slow', Type.Object({}), () => {
+    received()
+    return new Promise<string>((resolve) => {
+      answer = resolve
+    })
+  })
+  const posts: Array<Promise<string>> = []
+  const address = app.server.address() as { port: number }
+  const client = createClient({
+    url: `ws://127.0.0.1:${address.port}/ws`,
+    token: sign('alice'),
+    transports: ['sse'],
+    reconnect: false,
+    fetch: (url, init) => {
+      const response = fetch(url, init)
+      const outcome = response.then(
+        () => 'answered',
+        (err: Error) => err.name
+      )
+      if (init.method === 'POST') posts.push(outcome)
+      return response
+    }
+  })
+  t.teardown(() => client.close())
+  await until(() => client.state === 'open', 5000, 'open')
+  const sent = client.send('slow', {})
+  await handling
+  client.close()
+  await t.rejects(sent, { code: 'closed' })
+  t.same(await Promise.all(posts), ['AbortError'], 'the POST waiting for its answer was cut')
+  answer('too late')
+  t.equal(client.state, 'closed')
+})
+
 t.test('transports: a bad list or none this runtime can use is refused; a refused stream is a failed attempt', async (t) => {
   t.throws(() => createClient({ url: 'ws://localhost/ws', transports: [] }), { name: 'TypeError', message: /transports must list/ })
   t.throws(() => createClient({ url: 'ws://localhost/ws', transports: ['polling' as never] }), { message: /transports must list/ })
@@ -107,4 +150,23 @@ t.test('transports: a bad list or none this runtime can use is refused; a refuse
   client.onStateChange((state) => states.push(state))
   await until(() => client.state === 'closed', 5000, 'the refused stream to end the client')
   t.same(states, ['closed'])
+})
+
+t.test('the stream of a ws:// URL is read over http://, of a wss:// URL over https://, with the query kept', async (t) => {
+  t.same(httpBase('ws://127.0.0.1:3000/ws'), { base: 'http://127.0.0.1:3000/ws', query: '' })
+  t.same(httpBase('wss://rt.example.com/ws?tenant=acme'), { base: 'https://rt.example.com/ws', query: '?tenant=acme' })
+})
+
+t.test('the stream parser skips comments and reads a field without a colon as one with an empty value', async (t) => {
+  const memory = { lastEventId: '' }
+  const events: Array<[string, string]> = []
+  const parser = new EventStreamParser(memory, (event, data) => events.push([event, data]))
+  parser.push(': heartbeat\n\n')
+  t.same(events, [], 'a comment alone dispatches nothing')
+  parser.push('id: 7\ndata\n\n')
+  t.same(events, [['message', '']], '`data` alone is an empty line of data')
+  t.equal(memory.lastEventId, '7')
+  parser.push(':comment between fields\nevent: close\ndata: {}\nid\n\n')
+  t.same(events[1], ['close', '{}'], 'a comment inside an event leaves it whole')
+  t.equal(memory.lastEventId, '', '`id` alone resets the last event id')
 })

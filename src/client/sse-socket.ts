@@ -129,7 +129,6 @@ export class SseSocket implements WebSocketLike {
   }
 
   private event(event: string, data: string): void {
-    if (this.readyState === CLOSED) return
     if (event === CLOSE_EVENT) {
       this.closeWith = JSON.parse(data) as { code: number; reason: string }
       return
@@ -143,8 +142,8 @@ export class SseSocket implements WebSocketLike {
     this.onmessage?.({ data })
   }
 
+  /** The link sends only while the socket is OPEN (`transport.ts`), so the session id is known by then. */
   send(data: string): void {
-    if (this.readyState !== OPEN) return
     const url = `${this.base}${SSE_SUFFIX}/${this.sessionId as string}`
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
@@ -160,14 +159,14 @@ export class SseSocket implements WebSocketLike {
     })
   }
 
+  /** The client lets the link go when `onclose` fires, so this never comes after `finish`. */
   close(code = 1000, reason = ''): void {
-    if (this.readyState === CLOSED) return
     this.closeWith = { code, reason }
     this.abort.abort()
   }
 
+  /** Runs once, when `read` ends: no event is parsed after it, so `event` never sees a CLOSED socket. */
   private finish(ev: { code: number; reason: string }): void {
-    if (this.readyState === CLOSED) return
     this.readyState = CLOSED
     this.abort.abort()
     this.onclose?.(ev)

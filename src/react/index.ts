@@ -14,7 +14,8 @@ import type {
   PresenceMember,
   RealtimeClient,
   RealtimeClientError,
-  SubscribeInfo
+  SubscribeInfo,
+  Subscription
 } from '../client/index.js'
 import type { EventRegistry, MessageRegistry } from '../events.js'
 
@@ -64,7 +65,7 @@ interface SharedRoom {
   readonly listeners: Set<() => void>
   users: number
   release: ReturnType<typeof setTimeout> | undefined
-  unsubscribe(): void
+  readonly subscription: Subscription
 }
 
 /** How many finished events a room view keeps. */
@@ -81,12 +82,12 @@ function acquire(client: AnyClient, room: string): SharedRoom {
     existing.users++
     return existing
   }
-  const shared: SharedRoom = {
+  // The subscription's callbacks update the room, so the room is made first and given its subscription after.
+  const shared: Omit<SharedRoom, 'subscription'> = {
     view: { events: [], streams: {}, lastStream: undefined, members: [], info: undefined, error: undefined },
     listeners: new Set(),
     users: 1,
-    release: undefined,
-    unsubscribe: () => {}
+    release: undefined
   }
   const update = (change: Partial<RoomView>): void => {
     shared.view = { ...shared.view, ...change }
@@ -108,9 +109,9 @@ function acquire(client: AnyClient, room: string): SharedRoom {
       onPresence: (members) => update({ members })
     }
   )
-  shared.unsubscribe = () => subscription.unsubscribe()
-  byRoom.set(room, shared)
-  return shared
+  const taken = Object.assign(shared, { subscription })
+  byRoom.set(room, taken)
+  return taken
 }
 
 /** Lets the room go a tick later, unless a hook takes it again meanwhile (StrictMode's second mount). */
@@ -118,7 +119,7 @@ function release(client: AnyClient, room: string, shared: SharedRoom): void {
   if (--shared.users > 0) return
   shared.release = setTimeout(() => {
     rooms.get(client)?.delete(room)
-    shared.unsubscribe()
+    shared.subscription.unsubscribe()
   }, 0)
 }
 
