@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { createClient } from '../src/client/index.js'
-import { EventStreamParser, httpBase } from '../src/client/sse-socket.js'
+import { httpBase } from '../src/client/sse-socket.js'
 import { Type } from '../src/index.js'
+import { EventStreamParser } from '../src/protocol/sse.js'
 import { sdk, until } from './helpers/client.js'
 import { sign } from './helpers/index.js'
 import { startNginx } from './helpers/nginx.js'
@@ -158,15 +159,22 @@ t.test('the stream of a ws:// URL is read over http://, of a wss:// URL over htt
 })
 
 t.test('the stream parser skips comments and reads a field without a colon as one with an empty value', async (t) => {
-  const memory = { lastEventId: '' }
   const events: Array<[string, string]> = []
-  const parser = new EventStreamParser(memory, (event, data) => events.push([event, data]))
+  const parser = new EventStreamParser({ event: (event, data) => events.push([event, data]) })
   parser.push(': heartbeat\n\n')
   t.same(events, [], 'a comment alone dispatches nothing')
   parser.push('id: 7\ndata\n\n')
   t.same(events, [['message', '']], '`data` alone is an empty line of data')
-  t.equal(memory.lastEventId, '7')
+  t.equal(parser.lastId, '7')
   parser.push(':comment between fields\nevent: close\ndata: {}\nid\n\n')
   t.same(events[1], ['close', '{}'], 'a comment inside an event leaves it whole')
-  t.equal(memory.lastEventId, '', '`id` alone resets the last event id')
+  t.equal(parser.lastId, '', '`id` alone resets the last event id')
+  const told: Array<string | number> = []
+  const full = new EventStreamParser(
+    { event: (event) => told.push(event), comment: () => told.push('comment'), retry: (ms) => told.push(ms) },
+    'a~e~1'
+  )
+  full.push('retry: soon\nretry: 1500\n: hi\nid: a~e~2\0\ndata: x\r\n\r\n')
+  t.same(told, [1500, 'comment', 'message'], 'a retry that is not a number is ignored; a comment is told')
+  t.equal(full.lastId, 'a~e~1', 'an id holding NUL is ignored: the one given at the start stands')
 })

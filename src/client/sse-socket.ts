@@ -1,4 +1,4 @@
-import { CLOSE_EVENT, SSE_SUFFIX } from '../protocol/sse.js'
+import { CLOSE_EVENT, EventStreamParser, SSE_SUFFIX } from '../protocol/sse.js'
 import type { WebSocketLike } from './api.js'
 
 // The SSE transport of the client, shaped like a WebSocket so that the client drives both the same way. It reads the
@@ -33,48 +33,6 @@ export function httpBase(url: string): { base: string; query: string } {
   const query = parsed.search
   parsed.search = ''
   return { base: parsed.toString().replace(/\/$/, ''), query }
-}
-
-/**
- * A text/event-stream parser as the HTML specification has it: `id:` sets the last event id even on an event with no
- * data (the server writes such ids when the rooms held change), comments are skipped.
- */
-export class EventStreamParser {
-  private buffer = ''
-  private data: string[] = []
-  private event = ''
-
-  constructor(
-    private readonly memory: SseMemory,
-    private readonly dispatch: (event: string, data: string) => void
-  ) {}
-
-  push(chunk: string): void {
-    this.buffer += chunk
-    let nl = this.buffer.indexOf('\n')
-    while (nl !== -1) {
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '')
-      this.buffer = this.buffer.slice(nl + 1)
-      this.line(line)
-      nl = this.buffer.indexOf('\n')
-    }
-  }
-
-  private line(line: string): void {
-    if (line === '') {
-      if (this.data.length > 0) this.dispatch(this.event || 'message', this.data.join('\n'))
-      this.data = []
-      this.event = ''
-      return
-    }
-    if (line.startsWith(':')) return
-    const colon = line.indexOf(':')
-    const field = colon === -1 ? line : line.slice(0, colon)
-    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
-    if (field === 'data') this.data.push(value)
-    else if (field === 'id' && !value.includes('\0')) this.memory.lastEventId = value
-    else if (field === 'event') this.event = value
-  }
 }
 
 /** One stream and its POSTs, as a `WebSocketLike`. */
@@ -113,13 +71,15 @@ export class SseSocket implements WebSocketLike {
         reason = `HTTP ${res.status}`
         await res.text().catch(() => '')
       } else {
-        const parser = new EventStreamParser(this.memory, (event, data) => this.event(event, data))
+        const parser = new EventStreamParser({ event: (type, data) => this.event(type, data) }, this.memory.lastEventId)
         const reader = res.body.getReader()
         const decoder = new TextDecoder()
         for (;;) {
           const { done, value } = await reader.read()
           if (done) break
           parser.push(decoder.decode(value, { stream: true }))
+          // An id may come without an event (the rooms held changed): the next stream resumes from it all the same.
+          this.memory.lastEventId = parser.lastId
         }
       }
     } catch {

@@ -1,5 +1,6 @@
-// The text/event-stream side of `realtime.v1`: the paths under the endpoint, the event that ends a stream, and the
-// event id. No I/O: the server writes and reads ids with these functions; a client only sends the last id it saw back.
+// The text/event-stream side of `realtime.v1`: the paths under the endpoint, the event that ends a stream, the event
+// id, and the one reader of the format. No I/O: the server writes and reads ids with these functions; a client reads
+// streams with `EventStreamParser` and only sends the last id it saw back.
 
 /** `GET <path>/sse` opens a stream; `POST <path>/sse/<sessionId>` sends it a client message. */
 export const SSE_SUFFIX = '/sse'
@@ -50,4 +51,62 @@ export function parseEventId(id: string, maxRooms: number): IdPosition[] {
     seen.add(room as string)
     return { room: room as string, epoch: epoch as string, seq: Number(seq) }
   })
+}
+
+/** What `EventStreamParser` reports. */
+export interface EventStreamListener {
+  /** An event with data: its type (`message` unless an `event:` field named another), its data, the last id then. */
+  event(type: string, data: string, lastId: string): void
+  /** A comment line (`: heartbeat`). */
+  comment?(): void
+  /** A `retry:` field, in ms. */
+  retry?(ms: number): void
+}
+
+/**
+ * A text/event-stream reader as the HTML specification has it: `id:` sets the last event id even on an event without
+ * data (the server writes such ids when the rooms held change), an id holding NUL is ignored, a field without a colon
+ * has an empty value, and an event without data is not dispatched.
+ */
+export class EventStreamParser {
+  private buffer = ''
+  private data: string[] = []
+  private type = ''
+
+  constructor(
+    private readonly listener: EventStreamListener,
+    /** The last event id: where a stream that ends now would resume from. */
+    public lastId = ''
+  ) {}
+
+  push(chunk: string): void {
+    this.buffer += chunk
+    let nl = this.buffer.indexOf('\n')
+    while (nl !== -1) {
+      const line = this.buffer.slice(0, nl).replace(/\r$/, '')
+      this.buffer = this.buffer.slice(nl + 1)
+      this.line(line)
+      nl = this.buffer.indexOf('\n')
+    }
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length > 0) this.listener.event(this.type || 'message', this.data.join('\n'), this.lastId)
+      this.data = []
+      this.type = ''
+      return
+    }
+    if (line.startsWith(':')) {
+      this.listener.comment?.()
+      return
+    }
+    const colon = line.indexOf(':')
+    const field = colon === -1 ? line : line.slice(0, colon)
+    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
+    if (field === 'data') this.data.push(value)
+    else if (field === 'id' && !value.includes('\0')) this.lastId = value
+    else if (field === 'event') this.type = value
+    else if (field === 'retry' && /^\d+$/.test(value)) this.listener.retry?.(Number(value))
+  }
 }

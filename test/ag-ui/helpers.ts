@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { aguiEvents } from '../../src/ag-ui/index.js'
 import type { AguiHandler, AguiRouteOptions } from '../../src/ag-ui/route.js'
 import realtime, { type RealtimeOptions } from '../../src/index.js'
+import { EventStreamParser } from '../../src/protocol/sse.js'
 import { SECRET } from '../helpers/index.js'
 
 interface Test {
@@ -39,13 +40,18 @@ export interface SseEvent {
   event: any
 }
 
-/** Reads an event stream, parsing each event's `id:` and `data:`; `until()` can stop midway and be called again. */
+/**
+ * Reads an event stream with the package's own reader: each event with the last id in effect when it came (its own,
+ * when it had one). `until()` can stop midway and be called again.
+ */
 export class SseReader {
   readonly events: SseEvent[] = []
   done = false
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>
   private readonly decoder = new TextDecoder()
-  private buffer = ''
+  private readonly parser = new EventStreamParser({
+    event: (_type, data, lastId) => this.events.push({ id: lastId === '' ? undefined : lastId, event: JSON.parse(data) })
+  })
 
   constructor(res: Response) {
     this.reader = (res.body as ReadableStream<Uint8Array>).getReader()
@@ -59,18 +65,7 @@ export class SseReader {
         this.done = true
         break
       }
-      this.buffer += this.decoder.decode(value, { stream: true })
-      const blocks = this.buffer.split('\n\n')
-      this.buffer = blocks.pop() as string
-      for (const block of blocks) {
-        let id: string | undefined
-        let data: string | undefined
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) id = line.slice(4)
-          else if (line.startsWith('data: ')) data = line.slice(6)
-        }
-        if (data !== undefined) this.events.push({ id, event: JSON.parse(data) })
-      }
+      this.parser.push(this.decoder.decode(value, { stream: true }))
     }
     return this.events
   }

@@ -53,8 +53,12 @@ t.test('every event of the stream has an id and parses with the @ag-ui/core sche
   t.equal(res.headers.get('x-accel-buffering'), 'no')
   const events = await readSse(res)
   t.equal(events.at(-1)?.event.type, 'RUN_FINISHED')
+  let previous: string | undefined
   for (const { id, event } of events) {
+    // The reader reports the last id in effect: an event without its own would repeat the one before.
     t.match(id, /^\d+:/, `${event.type} has an id`)
+    t.not(id, previous, `${event.type} has its own id`)
+    previous = id
     const parsed = EventSchema.safeParse(event)
     t.ok(parsed.success, `${event.type} parses: ${parsed.error?.message ?? ''}`)
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { RealtimeOptions } from '../../src/index.js'
+import { EventStreamParser } from '../../src/protocol/sse.js'
 import { type BuildOptions, buildApp, type Frame, sign } from './index.js'
 
 /**
@@ -29,49 +30,30 @@ export function baseUrl(app: FastifyInstance, path = '/ws'): string {
   return `http://127.0.0.1:${address.port}${path}`
 }
 
-/**
- * A text/event-stream parser as the HTML spec describes it: `id:` sets the last id even on an event without data,
- * comments are skipped, `retry:` is kept.
- */
+/** The package's own stream reader, counting comments and keeping `retry:`, as the tests look at both. */
 export class SseParser {
-  lastId = ''
   retry: number | undefined
   comments = 0
-  private buffer = ''
-  private data: string[] = []
-  private event = ''
+  private readonly parser: EventStreamParser
 
-  constructor(private readonly dispatch: (event: SseEvent) => void) {}
-
-  push(chunk: string): void {
-    this.buffer += chunk
-    let nl = this.buffer.indexOf('\n')
-    while (nl !== -1) {
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '')
-      this.buffer = this.buffer.slice(nl + 1)
-      this.line(line)
-      nl = this.buffer.indexOf('\n')
-    }
+  constructor(dispatch: (event: SseEvent) => void) {
+    this.parser = new EventStreamParser({
+      event: (event, data, lastId) => dispatch({ event, data, lastId }),
+      comment: () => {
+        this.comments++
+      },
+      retry: (ms) => {
+        this.retry = ms
+      }
+    })
   }
 
-  private line(line: string): void {
-    if (line === '') {
-      if (this.data.length > 0) this.dispatch({ event: this.event || 'message', data: this.data.join('\n'), lastId: this.lastId })
-      this.data = []
-      this.event = ''
-      return
-    }
-    if (line.startsWith(':')) {
-      this.comments++
-      return
-    }
-    const colon = line.indexOf(':')
-    const field = colon === -1 ? line : line.slice(0, colon)
-    const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '')
-    if (field === 'data') this.data.push(value)
-    else if (field === 'id') this.lastId = value
-    else if (field === 'event') this.event = value
-    else if (field === 'retry') this.retry = Number(value)
+  get lastId(): string {
+    return this.parser.lastId
+  }
+
+  push(chunk: string): void {
+    this.parser.push(chunk)
   }
 }
 
