@@ -159,11 +159,11 @@ async function realtime(fastify: FastifyInstance, input: RealtimeOptions<EventRe
       return payload
     },
     // A later step refused the upgrade: its place under the caps is free again.
-    onError: releaseSlot,
+    onError: async (request) => releaseSlot(request),
     handler: (socket: WebSocket, request) => {
       // An upgrade that passed its hook just before close() began.
       if (hub.closing) {
-        void releaseSlot(request)
+        releaseSlot(request)
         socket.close(CloseCode.GoingAway, 'server shutting down')
         return
       }

@@ -18,10 +18,12 @@ export const kSlot = Symbol('realtime.slot')
 export type RequestWithSlot = FastifyRequest & { [kSlot]?: Slot }
 
 /**
- * The `onError` hook of a route that opens a connection: a step after the checks refused it (a bad `Last-Event-ID`,
- * a close that began meanwhile), so its place is free again at once rather than when its keep-alive socket closes.
+ * Gives back the place a request that opens a connection holds, if it holds one: once the registry counts its
+ * connection (`Hub.admit`), or when a step after the checks refused it (the route's `onError`: a bad
+ * `Last-Event-ID`, a close that began meanwhile), so the place is free at once rather than when its kept-alive socket
+ * closes.
  */
-export async function releaseSlot(request: FastifyRequest): Promise<void> {
+export function releaseSlot(request: FastifyRequest): void {
   ;(request as RequestWithSlot)[kSlot]?.release()
 }
 

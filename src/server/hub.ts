@@ -8,7 +8,7 @@ import { CloseCode, RESERVED_TYPES } from '../protocol/constants.js'
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { EmitOptions, EmitResult, Handler, RealtimeStats } from '../types.js'
 import { authorize } from './authorize.js'
-import { ConnectionSlots, kSlot, type RequestWithSlot } from './caps.js'
+import { ConnectionSlots, releaseSlot } from './caps.js'
 import type { Connection } from './connection.js'
 import { Control } from './control.js'
 import { Delivery } from './delivery.js'
@@ -113,7 +113,7 @@ export class Hub {
    */
   admit(conn: Connection, request: FastifyRequest, started?: () => void): void {
     this.registry.add(conn)
-    ;(request as RequestWithSlot)[kSlot]?.release()
+    releaseSlot(request)
     this.memberships.restore(conn, (request as RequestWithRooms)[kRooms]).then(
       () => {
         if (conn.closed) return

@@ -128,7 +128,7 @@ export async function registerSse(fastify: FastifyInstance, { opts, hub, verify 
         // The rooms the app names (`subscriptions`, remembered joins), as for the WebSocket route.
         await hub.memberships.atConnect(request)
       },
-      onError: releaseSlot,
+      onError: async (request) => releaseSlot(request),
       handler: (request, reply) => open(request, reply)
     })
 
