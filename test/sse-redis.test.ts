@@ -3,8 +3,9 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { redisAdapter } from '../src/adapters/redis.js'
+import type { Frame } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
-import { type SseClient, openStream, streamApp } from './helpers/sse.js'
+import { openStream, type SseClient, streamApp } from './helpers/sse.js'
 
 const skip = requireRedis(t)
 const thought = (content: string) => ({ type: 'agent:thought' as const, data: { runId: 'run', content } })
@@ -15,8 +16,7 @@ async function pair(t: Test): Promise<[FastifyInstance, FastifyInstance]> {
   return [await app(), await app()]
 }
 
-const contents = (frames: { room?: string; seq?: number; data: { content: string } }[], room: string) =>
-  frames.filter((f) => f.room === room).map((f) => [f.seq, f.data.content])
+const contents = (frames: Frame[], room: string) => frames.filter((f) => f.room === room).map((f) => [f.seq, f.data.content])
 
 t.test('a stream cut on one instance resumes on another from Last-Event-ID, every room whole and once', { skip }, async (t) => {
   const [a, b] = await pair(t)
