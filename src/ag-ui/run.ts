@@ -1,10 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
 import { FST_REALTIME_INVALID_EVENT } from '../errors.js'
+import type { JsonPatchOperation } from '../protocol/messages.js'
 import { type Checker, compile } from '../protocol/schemas.js'
 import type { StreamHandle } from '../server/streams.js'
+import type { StateChange, StateHandle } from '../types.js'
 import type { AguiCore } from './core.js'
 import { type AguiEvents, type AguiInterrupt, type AguiResumeEntry, aguiEvents } from './events.js'
+import { aguiStateRoom } from './rooms.js'
 
 /** Any AG-UI event: `{ type, ...fields }`. */
 export type AguiEvent = {
@@ -36,6 +39,22 @@ export interface AguiToolCall {
   end(): Promise<void>
   /** TOOL_CALL_RESULT (after TOOL_CALL_END, sent first if it was not): a string, or any JSON value as JSON. */
   result(content: unknown, options?: { messageId?: string }): Promise<void>
+}
+
+/**
+ * The thread's state, shared by its runs and by every viewer: kept in the state room `agui-state:<threadId>`, so a
+ * viewer who subscribes there gets the value whole, then each change as a JSON Patch.
+ */
+export interface AguiState {
+  /** The value as the state room holds it; undefined before the first change. */
+  get(): Promise<unknown>
+  /**
+   * Replaces the value. The run's first change sends STATE_SNAPSHOT (the whole value); each later one STATE_DELTA,
+   * the JSON Patch from the value before, computed for you. A change that changes nothing sends nothing.
+   */
+  set(value: unknown): Promise<void>
+  /** Applies RFC 6902 operations to the value (to `{}` before the first change), sent as STATE_DELTA, or STATE_SNAPSHOT first. */
+  patch(ops: readonly JsonPatchOperation[]): Promise<void>
 }
 
 /** Where a run sends each event once it has its place: the `id:` of the event in the run's log, and its JSON. */
@@ -93,12 +112,45 @@ export class AguiRun {
     if (this.ended) return Promise.reject(new FST_REALTIME_INVALID_EVENT(`run ${this.runId} has ended`))
     const terminal = TERMINAL.has(type)
     if (terminal) this.ended = true
+    return this.enqueue(() => this.deliver(type, data, viewers, terminal))
+  }
+
+  /** One step of the chain: the event to the log, to the run's streams, then to the viewers. */
+  private async deliver(type: string, data: object, viewers: boolean, terminal: boolean): Promise<void> {
+    const { seq, epoch } = await this.core.emit(this.log, { type, data })
+    const json = JSON.stringify({ type, ...data })
+    for (const sink of this.sinks) sink(eventId(seq, epoch), json, terminal)
+    this.logged()
+    if (viewers) await this.core.emit(this.room, { type, data })
+  }
+
+  /** The thread's state (see `AguiState`); the state room is opened on first use, so a run without state needs none. */
+  readonly state: AguiState = {
+    get: () => this.stateRoom().get(),
+    set: (value) => this.changeState((room) => room.set(value)),
+    patch: (ops) => this.changeState((room) => room.patch(ops))
+  }
+
+  private stateHandle: StateHandle | undefined
+  private snapshotSent = false
+
+  private stateRoom(): StateHandle {
+    this.stateHandle ??= this.core.state(aguiStateRoom(this.threadId))
+    return this.stateHandle
+  }
+
+  /** Changes the state room and sends the change, in one step of the chain, so it keeps its place among the events. */
+  private changeState(change: (room: StateHandle) => Promise<StateChange>): Promise<void> {
+    if (this.ended) return Promise.reject(new FST_REALTIME_INVALID_EVENT(`run ${this.runId} has ended`))
+    const room = this.stateRoom()
     return this.enqueue(async () => {
-      const { seq, epoch } = await this.core.emit(this.log, { type, data })
-      const json = JSON.stringify({ type, ...data })
-      for (const sink of this.sinks) sink(eventId(seq, epoch), json, terminal)
-      this.logged()
-      if (viewers) await this.core.emit(this.room, { type, data })
+      const { ops } = await change(room)
+      if (this.snapshotSent && ops.length === 0) return
+      const event = this.snapshotSent
+        ? check({ type: 'STATE_DELTA', delta: ops as JsonPatchOperation[] } as AguiEvent)
+        : check({ type: 'STATE_SNAPSHOT', snapshot: (await room.get()) ?? null } as AguiEvent)
+      this.snapshotSent = true
+      await this.deliver(event.type, event.data, true, false)
     })
   }
 

@@ -100,8 +100,9 @@ t.test('run.emit() refuses an invalid event and the events the route sends itsel
   )
 })
 
-t.test('a run emitting after it was cancelled is refused', async (t) => {
+t.test('a run emitting or changing state after it was cancelled is refused', async (t) => {
   let late: unknown
+  let lateState: unknown
   let reached!: () => void
   const waiting = new Promise<void>((resolve) => {
     reached = resolve
@@ -112,6 +113,9 @@ t.test('a run emitting after it was cancelled is refused', async (t) => {
     await run.emit({ type: 'STEP_STARTED', stepName: 'late' }).catch((err: unknown) => {
       late = err
     })
+    await run.state.set({ late: true }).catch((err: unknown) => {
+      lateState = err
+    })
     // Thrown after the cancel ended the run: nothing more is sent.
     throw late
   })
@@ -121,6 +125,11 @@ t.test('a run emitting after it was cancelled is refused', async (t) => {
   const events = await readSse(await res)
   t.equal(events.at(-1)?.event.code, 'cancelled')
   t.match(late, { code: 'FST_REALTIME_INVALID_EVENT' })
+  t.match(lateState, { code: 'FST_REALTIME_INVALID_EVENT', message: /has ended/ })
+  t.notOk(
+    events.some((e) => e.event.type === 'STATE_SNAPSHOT'),
+    'no state event'
+  )
 })
 
 t.test('app.close() ends the open event streams, of runs and of re-attached clients', async (t) => {

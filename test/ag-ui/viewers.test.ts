@@ -1,4 +1,5 @@
 import t from 'tap'
+import { aguiStateRoom } from '../../src/ag-ui/index.js'
 import { sdk, until } from '../helpers/client.js'
 import { sign } from '../helpers/index.js'
 import { aguiApp, input, post, SseReader } from './helpers.js'
@@ -55,4 +56,45 @@ t.test('a 2,000-delta run reaches a late WebSocket joiner as the text so far, th
     received.filter((e) => e.partial !== true).map((e) => e.type),
     ['TEXT_MESSAGE_CONTENT', 'TEXT_MESSAGE_END', 'RUN_FINISHED']
   )
+})
+
+t.test('run.state: a snapshot first, then each change as the JSON Patch computed for it, kept for late viewers', async (t) => {
+  const app = await aguiApp(
+    t,
+    async (input, run) => {
+      if (input.runId === 'r2') {
+        await run.state.patch([{ op: 'add', path: '/done', value: true }])
+        return undefined
+      }
+      await run.state.set({ plan: ['search'] })
+      await run.state.set({ plan: ['search', 'answer'] })
+      await run.state.set({ plan: ['search', 'answer'] })
+      await run.state.patch([{ op: 'replace', path: '/plan/0', value: 'look' }])
+      return { state: await run.state.get() }
+    },
+    allowAll
+  )
+  const finished = (list: { event: { type: string } }[]) => list.at(-1)?.event.type === 'RUN_FINISHED'
+  const events = await new SseReader(await post(app, input('plans', 'r1'))).until(finished)
+  t.same(
+    events.slice(1).map((e) => e.event),
+    [
+      { type: 'STATE_SNAPSHOT', snapshot: { plan: ['search'] } },
+      { type: 'STATE_DELTA', delta: [{ op: 'add', path: '/plan/1', value: 'answer' }] },
+      { type: 'STATE_DELTA', delta: [{ op: 'replace', path: '/plan/0', value: 'look' }] },
+      { type: 'RUN_FINISHED', threadId: 'plans', runId: 'r1', result: { state: { plan: ['look', 'answer'] } } }
+    ],
+    'a change that changes nothing sends nothing'
+  )
+  // A viewer who comes later gets the value whole from the thread's state room.
+  const client = sdk(t, app, { token: sign('viewer') })
+  const values: unknown[] = []
+  client.liveState(aguiStateRoom('plans'), (value) => void values.push(value))
+  await until(() => values.length > 0, 5000, 'the state value')
+  t.same(values[0], { plan: ['look', 'answer'] })
+  // The thread's next run changes that value, and tells its own stream with a snapshot first.
+  const next = await new SseReader(await post(app, input('plans', 'r2'))).until(finished)
+  t.same(next[1]?.event, { type: 'STATE_SNAPSHOT', snapshot: { plan: ['look', 'answer'], done: true } })
+  await until(() => values.length > 1, 5000, 'the change')
+  t.same(values.at(-1), { plan: ['look', 'answer'], done: true }, 'the viewer follows it')
 })

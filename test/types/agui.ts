@@ -38,11 +38,16 @@ app.realtime.agui.route(
     const call = run.toolCall('search')
     await call.args({ q: 'x' })
     await call.result({ hits: 3 })
+    await run.state.set({ plan: ['search'] })
+    await run.state.patch([{ op: 'add', path: '/plan/-', value: 'answer' }])
+    // @ts-expect-error a patch is RFC 6902 operations
+    await run.state.patch([{ op: 'append', path: '/plan' }])
+    const state: unknown = await run.state.get()
     const answer = await run.interrupt({ reason: 'approval', message: 'ok?', timeout: 60_000 })
     const status: 'resolved' | 'cancelled' = answer.status
     // @ts-expect-error an interrupt needs a reason
     await run.interrupt({ message: 'no reason' })
-    return { threadId, resumed, status, aborted: signal.aborted }
+    return { threadId, resumed, status, state, aborted: signal.aborted }
   },
   { window: 50 }
 )
