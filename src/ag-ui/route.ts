@@ -105,17 +105,17 @@ export function createAgui(fastify: FastifyInstance, core: AguiCore): AguiApi {
       const result = await core.run({ room: run.room, runId }, (signal) => {
         // A cancel ends the run at once; a handler that goes on finds its later events refused.
         signal.addEventListener('abort', () => {
-          if (run.finished) return
-          const told = run.send('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' })
+          const told = run.end('RUN_ERROR', { code: 'cancelled', message: 'the run was cancelled' })
           detach(request.log, 'agui cancelled run could not be told', { threadId, runId }, told)
         })
         return handler(input, run, signal)
       })
-      if (!run.finished) await run.send('RUN_FINISHED', result === undefined ? { threadId, runId } : { threadId, runId, result })
+      await run.end('RUN_FINISHED', result === undefined ? { threadId, runId } : { threadId, runId, result })
     } catch (err) {
+      // A handler that fails once its run was cancelled only met the cancel.
       if (run.finished) return
       request.log.error({ err, threadId, runId }, 'agui run failed')
-      await run.send('RUN_ERROR', { code: 'internal', message: 'internal error' })
+      await run.end('RUN_ERROR', { code: 'internal', message: 'internal error' })
     }
   }
 

@@ -115,6 +115,11 @@ export class AguiRun {
     return this.enqueue(() => this.deliver(type, data, viewers, terminal))
   }
 
+  /** Ends the run with RUN_FINISHED or RUN_ERROR, unless it has ended already: a cancel and the handler's end may both try. */
+  end(type: 'RUN_FINISHED' | 'RUN_ERROR', data: object): Promise<void> {
+    return this.ended ? Promise.resolve() : this.send(type, data)
+  }
+
   /** One step of the chain: the event to the log, to the run's streams, then to the viewers. */
   private async deliver(type: string, data: object, viewers: boolean, terminal: boolean): Promise<void> {
     const { seq, epoch } = await this.core.emit(this.log, { type, data })
@@ -148,7 +153,7 @@ export class AguiRun {
       if (this.snapshotSent && ops.length === 0) return
       const event = this.snapshotSent
         ? check({ type: 'STATE_DELTA', delta: ops as JsonPatchOperation[] } as AguiEvent)
-        : check({ type: 'STATE_SNAPSHOT', snapshot: (await room.get()) ?? null } as AguiEvent)
+        : check({ type: 'STATE_SNAPSHOT', snapshot: await room.get() } as AguiEvent)
       this.snapshotSent = true
       await this.deliver(event.type, event.data, true, false)
     })
