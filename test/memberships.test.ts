@@ -195,6 +195,45 @@ t.test('an SSE stream whose remembered rooms cannot be read ends with a close ev
   t.ok(logs.records().some((r) => r.msg === 'realtime rooms of the connection could not be joined'))
 })
 
+t.test('a connection that leaves while its remembered rooms are read is never started', async (t) => {
+  const logs = logCapture('info')
+  const inner = memoryAdapter()
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let reading: () => void = () => {}
+  const read = new Promise<void>((resolve) => {
+    reading = resolve
+  })
+  const adapter: Adapter = {
+    ...inner,
+    stateRead: async (room) => {
+      if (room.includes('realtime:user:') && room.includes('gone')) {
+        reading()
+        await held
+      }
+      return inner.stateRead(room)
+    }
+  }
+  const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
+  const ws = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('gone')}` } })
+  ws.on('error', () => {})
+  await read
+  ws.terminate()
+  const closedLog = () => logs.records().some((r) => r.msg === 'realtime connection closed' && r.userId === 'gone')
+  await until(closedLog, 3000, 'the server to see the connection close')
+  release()
+  // A later connection, once it is ready, shows the first one's rooms were read by then.
+  const marker = await connect(app, 'marker')
+  t.equal(marker.ready.type, 'ready')
+  t.notOk(
+    logs.records().some((r) => r.msg === 'realtime connection opened' && r.userId === 'gone'),
+    'the connection that left was not started'
+  )
+  t.equal(app.realtime.stats().connections, 1)
+})
+
 t.test('a join signal that cannot be sent rejects; one from another instance that cannot be joined is logged', async (t) => {
   const logs = logCapture('warn')
   const inner = memoryAdapter()

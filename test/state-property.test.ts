@@ -73,7 +73,8 @@ async function converges(t: Test, apps: FastifyInstance[], numRuns: number): Pro
         const server = await (handles[0] as StateHandle).get()
         const version = (handles[0] as StateHandle).version
         await until(() => views.every((v) => v.version === version), 5000, `every client at version ${version}`)
-        return views.every((view) => JSON.stringify(view.value) === JSON.stringify(server))
+        // Equal as JSON values: the order of an object's keys is not part of its value.
+        return views.every((view) => isDeepStrictEqual(view.value, server))
       } finally {
         for (const c of clients) c.close()
       }
