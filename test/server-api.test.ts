@@ -332,6 +332,8 @@ t.test('the OpenAPI document of the routes is valid OpenAPI 3 and served beside 
     '/ws/api/questions',
     '/ws/api/questions/{id}',
     '/ws/api/runs',
+    '/ws/api/state',
+    '/ws/api/state/patch',
     '/ws/api/stats',
     '/ws/api/streams',
     '/ws/api/streams/{id}/append',
@@ -436,4 +438,44 @@ t.test('the rate limiter refills over time and forgets resting credentials past 
   t.equal(limiter.take('d', 10_000), 0)
   t.equal(limiter.take('e', 10_000), 0)
   t.equal(limiter.size, 3, 'busy ones are kept (c and d just spent a token): the bound is soft')
+})
+
+t.test('state rooms over HTTP: read, replace, patch (once per Idempotency-Key), and refusals that change nothing', async (t) => {
+  const app = await api(t)
+  t.same((await call(app, 'GET', '/state?room=plan:1')).body, { room: 'plan:1', version: 0, value: null }, 'no value yet')
+  const alice = await connectTest(app, { user: 'alice' })
+  await alice.subscribe('plan:1')
+  const set = await call(app, 'POST', '/state', { room: 'plan:1', value: { nodes: { a: 'todo', b: 'todo' } } })
+  t.same(set, { ...set, status: 200 })
+  t.match(set.body, { room: 'plan:1', version: 1, ops: [{ op: 'replace', path: '', value: { nodes: { a: 'todo', b: 'todo' } } }] })
+  t.match((await alice.next('state_patch')).data, { version: 1 })
+
+  const ops = [{ op: 'replace', path: '/nodes/a', value: 'done' }]
+  const patched = await call(app, 'POST', '/state/patch', { room: 'plan:1', ops }, { 'idempotency-key': 'p1' })
+  t.same(patched.body, { room: 'plan:1', version: 2, ops })
+  const retried = await call(app, 'POST', '/state/patch', { room: 'plan:1', ops }, { 'idempotency-key': 'p1' })
+  t.same([retried.body, retried.headers.get('idempotent-replayed')], [patched.body, 'true'], 'a retry changes nothing')
+  t.same((await alice.next('state_patch')).data.ops, ops)
+
+  const failedTest = await call(app, 'POST', '/state/patch', {
+    room: 'plan:1',
+    ops: [
+      { op: 'test', path: '/nodes/b', value: 'done' },
+      { op: 'remove', path: '/nodes/a' }
+    ]
+  })
+  t.match(failedTest, { status: 422, body: { code: 'invalid_state', message: /nothing changed/ } })
+  const badOp = await call(app, 'POST', '/state/patch', { room: 'plan:1', ops: [{ op: 'append', path: '/x' }] })
+  t.match(badOp, { status: 400, body: { code: 'invalid_message', pointer: '/ops/0/op' } })
+  t.match(await call(app, 'POST', '/state', { room: 'plan{1}', value: 1 }), {
+    status: 400,
+    body: { code: 'invalid_room', pointer: '/room' }
+  })
+  t.match(await call(app, 'POST', '/state', { room: 'plan:1' }), { status: 400, body: { pointer: '/value' } })
+  t.match(await call(app, 'GET', '/state'), { status: 400, body: { code: 'invalid_message' } })
+
+  t.same((await call(app, 'GET', '/state?room=plan:1')).body, { room: 'plan:1', version: 2, value: { nodes: { a: 'done', b: 'todo' } } })
+  // A marker: no refused change and no retry reached the subscriber.
+  await call(app, 'POST', '/state/patch', { room: 'plan:1', ops: [{ op: 'add', path: '/marker', value: true }] })
+  t.same((await alice.next('state_patch')).data.ops, [{ op: 'add', path: '/marker', value: true }])
 })

@@ -189,6 +189,13 @@ t.test('changes through two handles of one room are each computed against the ot
   )
 })
 
+t.test('a new handle patches the value the room holds, not an empty one: its first change reads it', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  await app.realtime.state('fresh').set({ nodes: { a: 'todo' } })
+  const change = await app.realtime.state('fresh').patch([{ op: 'replace', path: '/nodes/a', value: 'done' }])
+  t.same([change.version, await app.realtime.state('fresh').get()], [2, { nodes: { a: 'done' } }])
+})
+
 t.test('a state kept for ttl goes, and the next change starts a new epoch with the value whole', async (t) => {
   const app = await buildApp(t, { authorize: () => true })
   const state = app.realtime.state('brief', { ttl: 60 })

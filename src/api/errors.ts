@@ -18,6 +18,8 @@ export const ApiErrorCode = {
   NotFound: 'not_found',
   /** The stream has ended. */
   Ended: 'ended',
+  /** A state change that does not apply to the value (a failed `test`, a missing path) or breaks its schema. */
+  InvalidState: 'invalid_state',
   /** A request with this `Idempotency-Key` is still running, or the key was used for a different request. */
   IdempotencyConflict: 'idempotency_conflict',
   /** The adapter (Redis) cannot be reached; nothing was published. Retry with the same `Idempotency-Key`. */
@@ -63,6 +65,8 @@ function fromFastify(err: FastifyError): ApiError | undefined {
       return new ApiError(400, ApiErrorCode.InvalidMessage, err.message, '')
     case 'FST_REALTIME_ADAPTER_FAILED':
       return new ApiError(503, ApiErrorCode.AdapterFailed, err.message)
+    case 'FST_REALTIME_INVALID_STATE':
+      return new ApiError(422, ApiErrorCode.InvalidState, err.message)
   }
   return undefined
 }

@@ -62,6 +62,13 @@ export function openapiDocument({ base, events }: { base: string; events: EventR
       delete: { summary: 'End a run', ok: undefined, status: 204, query: { room: 'The run room', runId: 'The run id' } }
     },
     '/cancel': { post: { summary: 'Cancel a run, on every instance', body: S.RunBody, ok: S.RunBody } },
+    '/state': {
+      get: { summary: "A state room's value and version", ok: S.StateValue, query: { room: 'The room' } },
+      post: { summary: "Replace a state room's value; subscribers get the JSON Patch", body: S.StateBody, ok: S.StateChanged }
+    },
+    '/state/patch': {
+      post: { summary: "Apply JSON Patch operations to a state room's value", body: S.StatePatchBody, ok: S.StateChanged }
+    },
     '/presence': { get: { summary: 'The users present in a room', ok: S.Presence, query: { room: 'The room' } } },
     '/disconnect': { post: { summary: 'Close every connection of a user, on every instance', body: S.DisconnectBody, ok: S.Disconnected } },
     '/stats': { get: { summary: "This instance's counters", ok: S.Stats } }
@@ -71,6 +78,7 @@ export function openapiDocument({ base, events }: { base: string; events: EventR
       ['400', 'Invalid request (`pointer` names the first problem)'],
       ['401', 'Not a server credential'],
       ['413', 'Body too large'],
+      ['422', 'A state change that does not apply (a failed test, a missing path) or breaks the schema'],
       ['429', 'Rate limited (see Retry-After)'],
       ['503', 'The adapter (Redis) is unavailable']
     ].map(([status, description]) => [status, { description, content: { 'application/json': { schema: ref(S.ErrorBody) } } }])
@@ -122,6 +130,10 @@ export function openapiDocument({ base, events }: { base: string; events: EventR
     S.RunBody,
     S.RunState,
     S.Presence,
+    S.StateBody,
+    S.StatePatchBody,
+    S.StateValue,
+    S.StateChanged,
     S.DisconnectBody,
     S.Disconnected,
     S.Stats,

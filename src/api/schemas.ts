@@ -111,6 +111,48 @@ export const DisconnectBody = Type.Object(
 export type DisconnectBody = Static<typeof DisconnectBody>
 export const Disconnected = Type.Object({ user: Type.String() }, { ...strict, $id: 'Disconnected' })
 
+// The JSON Patch operation of `realtime.v1`, without its `$id` (the document names it `JsonPatchOperation`).
+const PatchOperation = Type.Object(
+  {
+    op: Type.Union([
+      Type.Literal('add'),
+      Type.Literal('remove'),
+      Type.Literal('replace'),
+      Type.Literal('move'),
+      Type.Literal('copy'),
+      Type.Literal('test')
+    ]),
+    path: Type.String(),
+    value: Type.Optional(Type.Unknown()),
+    from: Type.Optional(Type.String())
+  },
+  { ...strict, description: 'One RFC 6902 operation' }
+)
+export const StateBody = Type.Object(
+  { room: Room, value: Type.Unknown({ description: 'The whole new value: any JSON value' }) },
+  { ...strict, $id: 'StateBody', description: "Replaces a state room's value; subscribers get the JSON Patch from the one before" }
+)
+export const StatePatchBody = Type.Object(
+  { room: Room, ops: Type.Array(PatchOperation, { minItems: 1, maxItems: 10_000 }) },
+  { ...strict, $id: 'StatePatchBody', description: 'RFC 6902 operations applied to the value (to `{}` while there is none), all or none' }
+)
+export const StateValue = Type.Object(
+  {
+    room: Room,
+    version: Type.Integer({ minimum: 0, description: 'The version of `value`; 0 while the room has none' }),
+    value: Type.Unknown({ description: 'The value; null while the room has none' })
+  },
+  { ...strict, $id: 'StateValue' }
+)
+export const StateChanged = Type.Object(
+  {
+    room: Room,
+    version: Type.Integer({ minimum: 0, description: 'The version the value has now' }),
+    ops: Type.Array(PatchOperation, { description: 'The patch subscribers were sent; empty when nothing changed' })
+  },
+  { ...strict, $id: 'StateChanged' }
+)
+
 export const Stats = Type.Object(
   {
     connections: Type.Integer(),

@@ -13,6 +13,7 @@ import { openapiDocument } from './openapi.js'
 import { rateLimiter } from './rate-limit.js'
 import * as S from './schemas.js'
 import { checkEvent, checkRoom, viaAdapter } from './shared.js'
+import { stateRoutes } from './state-routes.js'
 
 /** The credential a request was authenticated with (its name, never the credential). */
 export const kCredential = Symbol('fastify-realtime.credential')
@@ -25,6 +26,9 @@ export interface ServerApiContext {
   readonly agent: AgentFeatures
   readonly api: RealtimeApi
 }
+
+/** Runs `work` once per `Idempotency-Key` of the request's credential (every time without one); a replay says so. */
+export type OnceByKey = <T>(request: FastifyRequest, reply: { header(k: string, v: string): unknown }, work: () => Promise<T>) => Promise<T>
 
 /** Where the routes live: `<path>/api`, relative to the plugin's prefix. */
 export const apiBase = (path: string): string => `${path.replace(/\/$/, '')}/api`
@@ -42,7 +46,7 @@ export async function registerServerApi(fastify: FastifyInstance, ctx: ServerApi
     app.setErrorHandler(replyError)
     app.addHook('onRequest', authenticate(ctx))
     const idem = idempotency(hub.adapter, settings.idempotencyTtl)
-    const onceByKey = async <T>(request: FastifyRequest, reply: { header(k: string, v: string): unknown }, work: () => Promise<T>) => {
+    const onceByKey: OnceByKey = async (request, reply, work) => {
       const key = request.headers['idempotency-key']
       if (typeof key !== 'string') return work()
       const credential = (request as ApiRequest)[kCredential] as string
@@ -86,6 +90,7 @@ export async function registerServerApi(fastify: FastifyInstance, ctx: ServerApi
     app.get(`${base}/stats`, async () => api.stats())
 
     agentRoutes(app, ctx, base)
+    stateRoutes(app, ctx, base, onceByKey)
   })
   if (settings.openapi) {
     const document = openapiDocument({ base: `${fastify.prefix}${base}`, events: opts.events })

@@ -57,9 +57,12 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
     throw new FST_REALTIME_ADAPTER_FAILED(adapter.name, String(err), { cause: err })
   }
 
+  /** Whether `known` was ever read: a handle that has not looked yet must not take the room for empty. */
+  let looked = false
   const fetch = async (): Promise<Known | undefined> => {
     const doc = await read(room).catch(failed)
     known = doc === undefined ? undefined : { epoch: doc.epoch, version: doc.version, value: JSON.parse(doc.value) }
+    looked = true
     return known
   }
 
@@ -74,7 +77,9 @@ export function openState<S extends TSchema>(hub: Hub, room: string, options: St
     compute: (current: unknown) => unknown,
     sent: (base: Known, next: unknown) => JsonPatchOperation[]
   ): Promise<StateChange> => {
-    let base = known
+    // A patch is computed against the value, so the first change of a new handle reads it first (a handle made per
+    // request, or on another instance, would otherwise patch `{}` and fail on a path the room has).
+    let base = looked ? known : await fetch()
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const next = compute(base === undefined ? {} : base.value)
       if (check !== undefined && !check.check(next)) {
