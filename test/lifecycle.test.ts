@@ -1,7 +1,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { until } from './helpers/client.js'
-import { buildApp, connect, delay, logCapture, refused, sign, TestClient, wsUrl } from './helpers/index.js'
+import { buildApp, connect, delay, latch, logCapture, refused, sign, TestClient, wsUrl } from './helpers/index.js'
 
 t.test('ready tells the connection id, the user id, the heartbeat interval and the largest frame accepted', async (t) => {
   const app = await buildApp(t, { heartbeat: { interval: 12_000 }, limits: { maxPayload: 4096 } })
@@ -257,30 +257,24 @@ t.test('app.close() does not wait for a client that never answers the close fram
 })
 
 t.test('an upgrade admitted just before realtime.close() is closed with 1001, not kept', async (t) => {
-  let release: () => void = () => {}
-  const gate = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  let admitted: () => void = () => {}
-  const reached = new Promise<void>((resolve) => {
-    admitted = resolve
-  })
+  const gate = latch()
+  const reached = latch()
   const app = await buildApp(
     t,
     {},
     {
       before: (app) =>
         app.addHook('preHandler', async () => {
-          admitted()
-          await gate
+          reached.open()
+          await gate.done
         })
     }
   )
   const ws = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('late')}` } })
   const late = new TestClient(ws)
-  await reached
+  await reached.done
   await app.realtime.close()
-  release()
+  gate.open()
   t.equal((await late.closed).code, 1001)
   t.equal(app.realtime.stats().connections, 0)
 })

@@ -7,7 +7,7 @@ import { redisAdapter } from '../src/adapters/redis.js'
 import type { Adapter } from '../src/index.js'
 import { CONTROL_ROOM } from '../src/server/control.js'
 import { sdk, until } from './helpers/client.js'
-import { buildApp, connect, logCapture, refused, sign, wsUrl } from './helpers/index.js'
+import { buildApp, connect, latch, logCapture, refused, sign, wsUrl } from './helpers/index.js'
 import { requireRedis, startRedis } from './helpers/redis.js'
 import { baseUrl, SseClient, streamUrl } from './helpers/sse.js'
 
@@ -198,20 +198,14 @@ t.test('an SSE stream whose remembered rooms cannot be read ends with a close ev
 t.test('a connection that leaves while its remembered rooms are read is never started', async (t) => {
   const logs = logCapture('info')
   const inner = memoryAdapter()
-  let release: () => void = () => {}
-  const held = new Promise<void>((resolve) => {
-    release = resolve
-  })
-  let reading: () => void = () => {}
-  const read = new Promise<void>((resolve) => {
-    reading = resolve
-  })
+  const held = latch()
+  const read = latch()
   const adapter: Adapter = {
     ...inner,
     stateRead: async (room) => {
       if (room.includes('realtime:user:') && room.includes('gone')) {
-        reading()
-        await held
+        read.open()
+        await held.done
       }
       return inner.stateRead(room)
     }
@@ -219,11 +213,11 @@ t.test('a connection that leaves while its remembered rooms are read is never st
   const app = await buildApp(t, { adapter }, { fastify: logs.fastify })
   const ws = new WebSocket(wsUrl(app), { headers: { authorization: `Bearer ${sign('gone')}` } })
   ws.on('error', () => {})
-  await read
+  await read.done
   ws.terminate()
   const closedLog = () => logs.records().some((r) => r.msg === 'realtime connection closed' && r.userId === 'gone')
   await until(closedLog, 3000, 'the server to see the connection close')
-  release()
+  held.open()
   // A later connection, once it is ready, shows the first one's rooms were read by then.
   const marker = await connect(app, 'marker')
   t.equal(marker.ready.type, 'ready')

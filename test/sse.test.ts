@@ -1,6 +1,6 @@
 import { Agent, get as httpGet } from 'node:http'
 import t from 'tap'
-import { connect, logCapture, sign } from './helpers/index.js'
+import { connect, latch, logCapture, sign } from './helpers/index.js'
 import { baseUrl, openStream, streamApp } from './helpers/sse.js'
 
 const thought = (n: number) => ({ type: 'agent:thought' as const, data: { runId: 'run', content: `event ${n}` } })
@@ -254,26 +254,20 @@ t.test('a stream refused after its checks (a bad Last-Event-ID) gives its place 
 })
 
 t.test('a stream whose checks finish as the server begins to close is refused with 503', async (t) => {
-  let entered: () => void = () => {}
-  const checking = new Promise<void>((resolve) => {
-    entered = resolve
-  })
-  let go: () => void = () => {}
-  const held = new Promise<void>((resolve) => {
-    go = resolve
-  })
+  const checking = latch()
+  const held = latch()
   const app = await streamApp(t, {
     ...allowAll,
     subscriptions: async () => {
-      entered()
-      await held
+      checking.open()
+      await held.done
       return []
     }
   })
   const pending = openStream(app, 'alice')
-  await checking
+  await checking.done
   await app.realtime.close()
-  go()
+  held.open()
   const stream = await pending
   t.equal(stream.response.status, 503)
   t.match(await stream.response.json(), { code: 'FST_REALTIME_CLOSING' })
@@ -308,17 +302,12 @@ t.test('an empty POST is a 400 invalid_json, and the stream goes on', async (t) 
 })
 
 t.test('a POST whose client went away before the answer: the answer comes on the stream instead', async (t) => {
-  let asked: () => void = () => {}
-  const asking = new Promise<void>((resolve) => {
-    asked = resolve
-  })
-  let allow: (ok: boolean) => void = () => {}
+  const asking = latch()
+  const allowed = latch<boolean>()
   const app = await streamApp(t, {
     authorize: () => {
-      asked()
-      return new Promise<boolean>((resolve) => {
-        allow = resolve
-      })
+      asking.open()
+      return allowed.done
     }
   })
   const stream = await openStream(app, 'alice')
@@ -335,11 +324,11 @@ t.test('a POST whose client went away before the answer: the answer comes on the
     body: JSON.stringify({ type: 'subscribe', id: 's1', room: 'slow' }),
     signal: abort.signal
   })
-  await asking
+  await asking.done
   abort.abort()
   await t.rejects(post)
   await abandoned
-  allow(true)
+  allowed.open(true)
   t.match(await stream.next('subscribed'), { id: 's1', room: 'slow' })
   stream.cut()
 })

@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
 import { TypeCompiler, type ValueError } from '@sinclair/typebox/compiler'
+import { JsonPatchOperation } from '../protocol/schemas.js'
 import { ApiError, ApiErrorCode } from './errors.js'
 
 /*
@@ -111,29 +112,12 @@ export const DisconnectBody = Type.Object(
 export type DisconnectBody = Static<typeof DisconnectBody>
 export const Disconnected = Type.Object({ user: Type.String() }, { ...strict, $id: 'Disconnected' })
 
-// The JSON Patch operation of `realtime.v1`, without its `$id` (the document names it `JsonPatchOperation`).
-const PatchOperation = Type.Object(
-  {
-    op: Type.Union([
-      Type.Literal('add'),
-      Type.Literal('remove'),
-      Type.Literal('replace'),
-      Type.Literal('move'),
-      Type.Literal('copy'),
-      Type.Literal('test')
-    ]),
-    path: Type.String(),
-    value: Type.Optional(Type.Unknown()),
-    from: Type.Optional(Type.String())
-  },
-  { ...strict, description: 'One RFC 6902 operation' }
-)
 export const StateBody = Type.Object(
   { room: Room, value: Type.Unknown({ description: 'The whole new value: any JSON value' }) },
   { ...strict, $id: 'StateBody', description: "Replaces a state room's value; subscribers get the JSON Patch from the one before" }
 )
 export const StatePatchBody = Type.Object(
-  { room: Room, ops: Type.Array(PatchOperation, { minItems: 1, maxItems: 10_000 }) },
+  { room: Room, ops: Type.Array(JsonPatchOperation, { minItems: 1, maxItems: 10_000 }) },
   { ...strict, $id: 'StatePatchBody', description: 'RFC 6902 operations applied to the value (to `{}` while there is none), all or none' }
 )
 export const StateValue = Type.Object(
@@ -148,7 +132,7 @@ export const StateChanged = Type.Object(
   {
     room: Room,
     version: Type.Integer({ minimum: 0, description: 'The version the value has now' }),
-    ops: Type.Array(PatchOperation, { description: 'The patch subscribers were sent; empty when nothing changed' })
+    ops: Type.Array(JsonPatchOperation, { description: 'The patch subscribers were sent; empty when nothing changed' })
   },
   { ...strict, $id: 'StateChanged' }
 )

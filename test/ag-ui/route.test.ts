@@ -2,7 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import realtime from '../../src/index.js'
 import { faultyAdapter } from '../helpers/faulty-adapter.js'
-import { SECRET } from '../helpers/index.js'
+import { latch, SECRET } from '../helpers/index.js'
 import { aguiApp, input, post, readSse, SseReader } from './helpers.js'
 
 t.test('agui.route() refuses a bad url, handler or option, and a registry without the AG-UI events, naming them', async (t) => {
@@ -189,10 +189,7 @@ t.test('two requests for one run at once: one runs it, the other is a 409 run_ex
 
 t.test('a text delta the log could not take ends the message with an error and the run with RUN_ERROR, not a gap', async (t) => {
   const adapter = faultyAdapter()
-  let hit: () => void = () => {}
-  const failed = new Promise<void>((resolve) => {
-    hit = resolve
-  })
+  const failed = latch()
   let ended: unknown
   const app = await aguiApp(
     t,
@@ -204,12 +201,12 @@ t.test('a text delta the log could not take ends the message with an error and t
         message: 'store down',
         when: (room) => {
           const log = room.split(':').length === 3
-          if (log) hit()
+          if (log) failed.open()
           return log
         }
       })
       text.append('Hel')
-      await failed
+      await failed.done
       adapter.heal()
       try {
         await text.end()

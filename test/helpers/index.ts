@@ -234,3 +234,12 @@ export function catchUncaught(t: Test): unknown[] {
   })
   return uncaught
 }
+
+/** A promise and what settles it, for a test that waits until something happened, or holds something back until told. */
+export function latch<T = void>(): { readonly done: Promise<T>; open(value: T): void } {
+  let open: (value: T) => void = () => {}
+  const done = new Promise<T>((resolve) => {
+    open = resolve
+  })
+  return { done, open: (value) => open(value) }
+}
