@@ -8,6 +8,7 @@ import type { AgentEvents } from '../src/index.js'
 import {
   type ConnectionView,
   RealtimeProvider,
+  type RoomStateView,
   type RoomView,
   type StreamView,
   useConnection,
@@ -15,6 +16,7 @@ import {
   useQuestions,
   useRealtime,
   useRoom,
+  useRoomState,
   useStream
 } from '../src/react/index.js'
 import { sdk, until } from './helpers/client.js'
@@ -156,4 +158,58 @@ t.test('a refused room shows its error; useStream reads another field and an exp
   await settle(() => seen.refused?.error !== undefined, 'the refusal')
   t.match(seen.refused?.error, { code: 'forbidden' })
   t.same(seen.stream, { text: '', done: false, event: undefined })
+})
+
+t.test('useRoomState in StrictMode: two components share one subscription and follow the value as it changes', async (t) => {
+  let subscribes = 0
+  const app = await buildApp(t, {
+    authorize: ({ action }) => {
+      if (action === 'subscribe') subscribes++
+      return true
+    }
+  })
+  const graph = app.realtime.state('graph:1')
+  await graph.set({ nodes: { a: 'todo' } })
+  const client = sdk(t, app, { token: sign('alice') })
+  const views: RoomStateView<{ nodes: Record<string, string> }>[] = []
+  function Graph() {
+    views.push(useRoomState<{ nodes: Record<string, string> }>('graph:1'))
+    return null
+  }
+  let renderer: ReactTestRenderer | undefined
+  await act(async () => {
+    renderer = create(h(StrictMode, null, h(RealtimeProvider, { client }, h(Graph), h(Graph))))
+  })
+  await settle(() => views.at(-1)?.version === 1, 'the value')
+  t.same(views.at(-1), { value: { nodes: { a: 'todo' } }, version: 1 })
+  t.equal(subscribes, 1, 'one subscribe for two components, mounted twice each')
+  const before = views.at(-1)
+  await graph.patch([{ op: 'replace', path: '/nodes/a', value: 'done' }])
+  await settle(() => views.at(-1)?.version === 2, 'the change')
+  t.same(views.at(-1)?.value, { nodes: { a: 'done' } })
+  t.not(views.at(-1)?.value, before?.value, 'a new object, so React sees the change')
+  await act(async () => renderer?.unmount())
+  await until(() => app.realtime.stats().rooms === 0, 5000, 'the room released after the last component left')
+})
+
+t.test('useRoomState on a room the client already follows has its value at once', async (t) => {
+  const app = await buildApp(t, { authorize: () => true })
+  await app.realtime.state('graph:2').set({ step: 1 })
+  const client = sdk(t, app, { token: sign('alice') })
+  const direct = client.liveState('graph:2', () => {})
+  await until(() => direct.version === 1, 5000, 'the value, followed directly')
+  const views: RoomStateView[] = []
+  function Graph() {
+    views.push(useRoomState('graph:2'))
+    return null
+  }
+  await act(async () => {
+    create(h(RealtimeProvider, { client }, h(Graph)))
+  })
+  t.same(views.at(-1), { value: { step: 1 }, version: 1 }, 'rendered with the value held, no change needed')
+})
+
+t.test('the hooks are typed by the registries and state types given to them, and wrong uses do not compile', async (t) => {
+  const { diagnose } = await import('./helpers/typescript.js')
+  t.same(diagnose('test/types/react.ts'), [])
 })

@@ -14,8 +14,7 @@ import type {
   PresenceMember,
   RealtimeClient,
   RealtimeClientError,
-  SubscribeInfo,
-  Subscription
+  SubscribeInfo
 } from '../client/index.js'
 import type { EventRegistry, MessageRegistry } from '../events.js'
 
@@ -60,78 +59,64 @@ export interface RoomView<E extends EventRegistry = EventRegistry> {
   readonly error: RealtimeClientError | undefined
 }
 
-interface SharedRoom {
-  view: RoomView
+/**
+ * One subscription per client and key, shared by every hook that uses it: `view` is what they render, replaced as a
+ * whole on every change; the subscription goes a tick after the last hook lets it go, unless one takes it again
+ * meanwhile (StrictMode's second mount).
+ */
+interface Shared<V> {
+  view: V
   readonly listeners: Set<() => void>
   users: number
   release: ReturnType<typeof setTimeout> | undefined
-  readonly subscription: Subscription
+  stop(): void
 }
 
-/** How many finished events a room view keeps. */
-const LIMIT = 500
-const rooms = new WeakMap<object, Map<string, SharedRoom>>()
+/** A kind of shared subscription (a room, a state room): where its entries are, its view before anything came, how it opens. */
+interface Kind<V> {
+  readonly entries: WeakMap<object, Map<string, Shared<V>>>
+  readonly empty: V
+  /** Subscribes for `key`, calling `update` on every change; returns what stops it. */
+  open(client: AnyClient, key: string, shared: { readonly view: V }, update: (change: Partial<V>) => void): () => void
+}
 
-/** One subscription per client and room, shared by every hook that uses the room. */
-function acquire(client: AnyClient, room: string): SharedRoom {
-  const byRoom = rooms.get(client) ?? new Map<string, SharedRoom>()
-  rooms.set(client, byRoom)
-  const existing = byRoom.get(room)
+function acquire<V>(kind: Kind<V>, client: AnyClient, key: string): Shared<V> {
+  const byKey = kind.entries.get(client) ?? new Map<string, Shared<V>>()
+  kind.entries.set(client, byKey)
+  const existing = byKey.get(key)
   if (existing !== undefined) {
     clearTimeout(existing.release)
     existing.users++
     return existing
   }
-  // The subscription's callbacks update the room, so the room is made first and given its subscription after.
-  const shared: Omit<SharedRoom, 'subscription'> = {
-    view: { events: [], streams: {}, lastStream: undefined, members: [], info: undefined, error: undefined },
-    listeners: new Set(),
-    users: 1,
-    release: undefined
+  // The subscription's callbacks update the view, so the entry is made first and given what stops it after.
+  const entry: Omit<Shared<V>, 'stop'> = { view: kind.empty, listeners: new Set(), users: 1, release: undefined }
+  const update = (change: Partial<V>): void => {
+    entry.view = { ...entry.view, ...change }
+    for (const listener of entry.listeners) listener()
   }
-  const update = (change: Partial<RoomView>): void => {
-    shared.view = { ...shared.view, ...change }
-    for (const listener of shared.listeners) listener()
-  }
-  const subscription = client.subscribe(
-    room,
-    (event) => {
-      const { view } = shared
-      if (event.stream !== undefined) {
-        const opened = view.streams[event.stream] === undefined
-        update({ streams: { ...view.streams, [event.stream]: event }, lastStream: opened ? event.stream : view.lastStream })
-      }
-      if (event.partial !== true) update({ events: [...view.events, event].slice(-LIMIT) })
-    },
-    {
-      onSubscribed: (info) => update({ info, error: undefined }),
-      onError: (error) => update({ error }),
-      onPresence: (members) => update({ members })
-    }
-  )
-  const taken = Object.assign(shared, { subscription })
-  byRoom.set(room, taken)
-  return taken
+  const shared = Object.assign(entry, { stop: kind.open(client, key, entry, update) })
+  byKey.set(key, shared)
+  return shared
 }
 
-/** Lets the room go a tick later, unless a hook takes it again meanwhile (StrictMode's second mount). */
-function release(client: AnyClient, room: string, shared: SharedRoom): void {
+function release<V>(kind: Kind<V>, client: AnyClient, key: string, shared: Shared<V>): void {
   if (--shared.users > 0) return
   shared.release = setTimeout(() => {
-    rooms.get(client)?.delete(room)
-    shared.subscription.unsubscribe()
+    kind.entries.get(client)?.delete(key)
+    shared.stop()
   }, 0)
 }
 
-/** Subscribes to `room` while the component is mounted and renders with its view (events, streams, members, info). */
-export function useRoom<E extends EventRegistry = EventRegistry>(room: string): RoomView<E> {
+/** Takes the shared entry of `key` while the component is mounted and renders with its view. */
+function useShared<V>(kind: Kind<V>, key: string): V {
   const client = useRealtime()
-  const [shared, setShared] = useState<SharedRoom | undefined>(undefined)
+  const [shared, setShared] = useState<Shared<V> | undefined>(undefined)
   useEffect(() => {
-    const taken = acquire(client, room)
+    const taken = acquire(kind, client, key)
     setShared(taken)
-    return () => release(client, room, taken)
-  }, [client, room])
+    return () => release(kind, client, key, taken)
+  }, [kind, client, key])
   const subscribe = useCallback(
     (listener: () => void) => {
       shared?.listeners.add(listener)
@@ -139,18 +124,70 @@ export function useRoom<E extends EventRegistry = EventRegistry>(room: string): 
     },
     [shared]
   )
-  const view = useSyncExternalStore(subscribe, () => shared?.view ?? EMPTY)
-  return view as unknown as RoomView<E>
+  return useSyncExternalStore(subscribe, () => shared?.view ?? kind.empty)
 }
 
-const EMPTY: RoomView = Object.freeze({
-  events: [],
-  streams: {},
-  lastStream: undefined,
-  members: [],
-  info: undefined,
-  error: undefined
-})
+/** How many finished events a room view keeps. */
+const LIMIT = 500
+
+const ROOMS: Kind<RoomView> = {
+  entries: new WeakMap(),
+  empty: Object.freeze({ events: [], streams: {}, lastStream: undefined, members: [], info: undefined, error: undefined }),
+  open(client, room, shared, update) {
+    const subscription = client.subscribe(
+      room,
+      (event) => {
+        const { view } = shared
+        if (event.stream !== undefined) {
+          const opened = view.streams[event.stream] === undefined
+          update({ streams: { ...view.streams, [event.stream]: event }, lastStream: opened ? event.stream : view.lastStream })
+        }
+        if (event.partial !== true) update({ events: [...view.events, event].slice(-LIMIT) })
+      },
+      {
+        onSubscribed: (info) => update({ info, error: undefined }),
+        onError: (error) => update({ error }),
+        onPresence: (members) => update({ members })
+      }
+    )
+    return () => subscription.unsubscribe()
+  }
+}
+
+/** Subscribes to `room` while the component is mounted and renders with its view (events, streams, members, info). */
+export function useRoom<E extends EventRegistry = EventRegistry>(room: string): RoomView<E> {
+  return useShared(ROOMS, room) as unknown as RoomView<E>
+}
+
+/** A state room as the hooks see it: replaced as a whole on every change. */
+export interface RoomStateView<T = unknown> {
+  /** The value as it stands; undefined until it arrived, or while the room has none. */
+  readonly value: T | undefined
+  /** The version of `value` (0 while there is none). */
+  readonly version: number
+}
+
+const STATES: Kind<RoomStateView> = {
+  entries: new WeakMap(),
+  empty: Object.freeze({ value: undefined, version: 0 }),
+  open(client, room, _shared, update) {
+    let held: { readonly value: unknown; readonly version: number; unsubscribe(): void } | undefined
+    held = client.liveState(room, (value) => {
+      if (held !== undefined) update({ value, version: held.version })
+    })
+    // For a room it holds already, liveState() calls back before it returns the handle: the value is read here.
+    update({ value: held.value, version: held.version })
+    return () => held.unsubscribe()
+  }
+}
+
+/**
+ * Follows a state room (`app.realtime.state()` on the server) while the component is mounted: its value (a new object
+ * after each change, so React sees it changed) and version. One `liveState()` per room, shared by every component.
+ */
+export function useRoomState<T = unknown>(room: string): RoomStateView<T> {
+  return useShared(STATES, room) as RoomStateView<T>
+}
 
 export interface StreamView<E extends EventRegistry = EventRegistry> {
   /** The text so far of the stream's field (the finished text once `done`). */
