@@ -14,14 +14,13 @@ interface Graph {
 
 export function Component() {
   const room = useRoom<typeof events>('billing:1')
-  for (const event of room.events) {
-    if (event.type === 'invoice:paid') {
-      const id: string = event.data.invoiceId
-      // @ts-expect-error invoiceId is a string
-      const n: number = event.data.invoiceId
-      return [id, n]
-    }
-  }
+  const paid = room.events.map((event) => {
+    if (event.type !== 'invoice:paid') return undefined
+    const id: string = event.data.invoiceId
+    // @ts-expect-error invoiceId is a string
+    const n: number = event.data.invoiceId
+    return [id, n]
+  })
   const graph = useRoomState<Graph>('graph:1')
   const status: 'todo' | 'done' | undefined = graph.value?.nodes.a
   const version: number = graph.version
@@ -34,5 +33,5 @@ export function Component() {
   useRoomState(42)
   const { text, done } = useStream<typeof events>('billing:1')
   const state: string = useConnection().state
-  return [provided, status, version, nodes, wrong, untyped, text, done, state]
+  return [provided, paid, status, version, nodes, wrong, untyped, text, done, state]
 }
