@@ -2,7 +2,8 @@
 // await and gives it back if it fails, so upgrades that wait together never open more than the cap.
 import t from 'tap'
 import WebSocket from 'ws'
-import { buildApp, delay, wsUrl } from './helpers/index.js'
+import { buildApp, delay, latch, wsUrl } from './helpers/index.js'
+import { baseUrl, streamApp } from './helpers/sse.js'
 
 /** Opens `n` upgrades at once as the users `userOf(i)`; resolves with how many opened and the refusal statuses. */
 async function storm(url: string, n: number, userOf: (i: number) => string) {
@@ -66,4 +67,66 @@ t.test('concurrent upgrades of one user open exactly limits.connectionsPerUser, 
     for (const ws of others.open) ws.terminate()
   })
   t.equal(others.open.length, 65, 'the refused upgrades of that user hold no place under the global cap')
+})
+
+t.test('WebSocket upgrades and SSE streams share one set of caps: streams still verifying hold their places', async (t) => {
+  // Streams of `sse*` users wait in their verification until released; every other user is verified at once.
+  const gate = latch()
+  let waiting = 0
+  const allWaiting = latch()
+  const authenticate = async (request: { headers: Record<string, unknown> }) => {
+    const user = String(request.headers['x-user'])
+    if (user.startsWith('sse')) {
+      if (++waiting === 30) allWaiting.open()
+      await gate.done
+    }
+    return { sub: user }
+  }
+  const app = await streamApp(t, { authenticate, limits: { connections: 40, connectionsPerUser: 3 } })
+  const aborts: AbortController[] = []
+  t.teardown(() => {
+    for (const abort of aborts) abort.abort()
+  })
+  const stream = async (user: string): Promise<number> => {
+    const abort = new AbortController()
+    aborts.push(abort)
+    const res = await fetch(`${baseUrl(app)}/sse`, { headers: { 'x-user': user }, signal: abort.signal })
+    if (res.status !== 200) await res.body?.cancel()
+    return res.status
+  }
+  const streams = Promise.all(Array.from({ length: 30 }, (_, i) => stream(`sse${i}`)))
+  await allWaiting.done
+  const ws = await storm(wsUrl(app), 30, (i) => `ws${i}`)
+  t.teardown(() => {
+    for (const socket of ws.open) socket.terminate()
+  })
+  t.equal(ws.open.length, 10, 'the upgrades get only the places the waiting streams left')
+  t.same(new Set(ws.statuses), new Set([503]))
+  gate.open()
+  t.same(new Set(await streams), new Set([200]), 'every waiting stream opens')
+  t.same(app.realtime.stats().transports, { websocket: 10, sse: 30 })
+
+  gate.open()
+})
+
+t.test('one user’s WebSocket upgrades and SSE streams together open exactly limits.connectionsPerUser', async (t) => {
+  const app = await streamApp(t, { authenticate: slowAuthenticate, limits: { connectionsPerUser: 3 } })
+  const aborts: AbortController[] = []
+  t.teardown(() => {
+    for (const abort of aborts) abort.abort()
+  })
+  const stream = async (): Promise<number> => {
+    const abort = new AbortController()
+    aborts.push(abort)
+    const res = await fetch(`${baseUrl(app)}/sse`, { headers: { 'x-user': 'sam' }, signal: abort.signal })
+    if (res.status !== 200) await res.body?.cancel()
+    return res.status
+  }
+  const [ws, ...streams] = await Promise.all([storm(wsUrl(app), 6, () => 'sam'), ...Array.from({ length: 6 }, stream)])
+  t.teardown(() => {
+    for (const socket of ws.open) socket.terminate()
+  })
+  const opened = streams.filter((s) => s === 200).length
+  t.equal(ws.open.length + opened, 3, `exactly the cap between them (${ws.open.length} WebSocket, ${opened} SSE)`)
+  t.same(new Set([...ws.statuses, ...streams.filter((s) => s !== 200)]), new Set([429]))
 })
