@@ -4,7 +4,11 @@
 //   npx tsx bench/reconnect-storm.ts                         spreads 500 (the former first delay) and 2000 (the default)
 //   npx tsx bench/reconnect-storm.ts --clients 1000 --spread 500,2000,5000 --json
 //
-// Everything runs on 127.0.0.1 in this process; the clients are the SDK over `ws`.
+// Everything runs on 127.0.0.1. The clients (the SDK over `ws`) live in a child process of their own, so that the
+// server's work of closing and re-accepting them is not mixed with theirs.
+import { type ChildProcess, fork } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createSigner } from 'fast-jwt'
 import Fastify from 'fastify'
@@ -42,6 +46,34 @@ async function until(check: () => boolean, ms: number): Promise<void> {
   }
 }
 
+/** What the clients' process tells the server's. */
+type FromClients = { kind: 'open'; ids: string[] } | { kind: 'reopened' }
+
+/** The clients' process: opens `count` clients, reports their ids, then when they are all back after the drop. */
+async function clientsProcess(url: string, spread: number): Promise<void> {
+  const send = (message: FromClients) => (process.send as (m: unknown) => boolean)(message)
+  const clients: RealtimeClient[] = []
+  for (let i = 0; i < count; i++) {
+    clients.push(
+      createClient({
+        url,
+        token: sign({ sub: `user-${i}`, exp: Math.floor(Date.now() / 1000) + 3600 }),
+        WebSocket: WebSocket as never,
+        reconnect: { spread }
+      })
+    )
+  }
+  await until(() => clients.every((c) => c.state === 'open'), 60_000)
+  const first = clients.map((c) => c.connectionId as string)
+  send({ kind: 'open', ids: first })
+  // Back once every client holds a new connection.
+  await until(() => clients.every((c, i) => c.state === 'open' && c.connectionId !== first[i]), 60_000)
+  send({ kind: 'reopened' })
+  await once(process, 'message')
+  for (const client of clients) client.close()
+  process.exit(0)
+}
+
 async function run(spread: number): Promise<Run> {
   const app = Fastify()
   const upgrades: number[] = []
@@ -54,23 +86,20 @@ async function run(spread: number): Promise<Run> {
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const { port } = app.server.address() as { port: number }
-  const clients: RealtimeClient[] = []
-  for (let i = 0; i < count; i++) {
-    clients.push(
-      createClient({
-        url: `ws://127.0.0.1:${port}/ws`,
-        token: sign({ sub: `user-${i}`, exp: Math.floor(Date.now() / 1000) + 3600 }),
-        WebSocket: WebSocket as never,
-        reconnect: { spread }
-      })
-    )
-  }
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--clients', String(count)], {
+    env: { ...process.env, STORM_URL: `ws://127.0.0.1:${port}/ws`, STORM_SPREAD: String(spread) },
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const messages: FromClients[] = []
+  child.on('message', (m) => messages.push(m as FromClients))
   try {
-    await until(() => clients.every((c) => c.state === 'open'), 60_000)
+    await until(() => messages.some((m) => m.kind === 'open'), 60_000)
+    const { ids } = messages.find((m) => m.kind === 'open') as { ids: string[] }
     upgrades.length = 0
     const droppedAt = Date.now()
-    for (const client of clients) app.realtime.connection(client.connectionId as string)?.close(1012, 'restart')
-    await until(() => upgrades.length >= count && clients.every((c) => c.state === 'open'), 60_000)
+    for (const id of ids) app.realtime.connection(id)?.close(1012, 'restart')
+    await until(() => upgrades.length >= count && messages.some((m) => m.kind === 'reopened'), 60_000)
     const perSecond: number[] = []
     for (const at of upgrades) {
       const second = Math.floor((at - droppedAt) / 1000)
@@ -85,12 +114,15 @@ async function run(spread: number): Promise<Run> {
       lastMs: Math.max(...upgrades) - droppedAt
     }
   } finally {
-    for (const client of clients) client.close()
+    const gone = once(child, 'exit')
+    child.send('close')
+    await gone
     await app.close()
   }
 }
 
 const runs: Run[] = []
+if (process.env.STORM_URL !== undefined) await clientsProcess(process.env.STORM_URL, Number(process.env.STORM_SPREAD))
 for (const spread of spreads) runs.push(await run(spread))
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ runs })}\n`)
@@ -105,7 +137,8 @@ if (values.json) {
         `| ${r.spread} ms | ${head.map((_, s) => r.perSecond[s] ?? 0).join(' | ')} | ${(r.peakShare * 100).toFixed(0)} % | ${r.lastMs} ms |`
     ),
     '',
-    `${count} clients over ws on 127.0.0.1, dropped at once with close 1012; upgrades counted per second after the drop.`,
+    `${count} clients over ws on 127.0.0.1 in a process of their own, dropped at once with close 1012; upgrades counted`,
+    'per second after the drop.',
     'Reproduce: `npx tsx bench/reconnect-storm.ts`',
     ''
   ]
