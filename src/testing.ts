@@ -5,6 +5,7 @@ import WebSocket from 'ws'
 import { RealtimeClientError, type SubscribeInfo } from './client/api.js'
 import type { EventRegistry } from './events.js'
 import { ClientType, ServerType, SUBPROTOCOL } from './protocol/constants.js'
+import type { ErrorMessage, ReadyMessage, ServerControlMessage } from './protocol/messages.js'
 import { kPath, type RegisteredEvents } from './types.js'
 
 /**
@@ -37,7 +38,7 @@ export interface TestFrame {
   id?: string
   room?: string
   seq?: number
-  data?: any
+  data?: unknown
   ts?: string
   [field: string]: unknown
 }
@@ -75,6 +76,8 @@ export interface TestClient<E extends EventRegistry = RegisteredEvents, M extend
    * Without a type, the next frame of any type.
    */
   next<K extends keyof E & string>(type: K, options?: NextOptions): Promise<TestEvent<E, K>>
+  /** A control message, typed as the protocol types it. */
+  next<T extends ServerControlMessage['type']>(type: T, options?: NextOptions): Promise<Extract<ServerControlMessage, { type: T }>>
   next(type?: (typeof ServerType)[keyof typeof ServerType], options?: NextOptions): Promise<TestFrame>
   /** Sends a `handle()` message and resolves with its ack; rejects with a `RealtimeClientError` carrying the error code. */
   send<K extends keyof M & string, R = unknown>(type: K, data: Static<M[K]>): Promise<R>
@@ -219,11 +222,14 @@ export async function connectTest<E extends EventRegistry = RegisteredEvents, M 
     const id = `t${++counter}`
     ws.send(JSON.stringify({ ...message, id }))
     const answer = await take((f) => f.id === id, `answer to ${what}`)
-    if (answer.type === ServerType.Error) throw new RealtimeClientError(answer.data.code, answer.data.message)
+    if (answer.type === ServerType.Error) {
+      const { code, message } = (answer as ErrorMessage).data
+      throw new RealtimeClientError(code, message)
+    }
     return answer
   }
 
-  const ready = await take((f) => f.type === ServerType.Ready, 'ready')
+  const ready = (await take((f) => f.type === ServerType.Ready, 'ready')) as ReadyMessage
 
   return {
     connectionId: ready.data.connectionId,

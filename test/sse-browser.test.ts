@@ -1,9 +1,8 @@
 // The client from the package build, in headless Chromium without WebSocket, over Server-Sent Events.
-import { readFile } from 'node:fs/promises'
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime from '../src/index.js'
-import { browserUnavailable, freePort, launch } from './helpers/browser.js'
+import { browserUnavailable, freePort, launch, servePage } from './helpers/browser.js'
 import { SECRET, sign } from './helpers/index.js'
 
 const unavailable = browserUnavailable()
@@ -40,12 +39,7 @@ t.test(
       if (request.url.startsWith('/ws/sse') && typeof id === 'string') lastIds.push(id)
     })
     await app.register(realtime, { jwt: { secret: SECRET }, cors: { origin }, authorize: () => true })
-    const bundle = await readFile('dist/client.js', 'utf8')
-    app.get('/', async (_req, reply) => reply.type('text/html').send(page(port)))
-    app.get('/client.js', async (_req, reply) => reply.type('text/javascript').send(bundle))
-    app.get('/token', async () => sign('browser-user'))
-    await app.listen({ host: '127.0.0.1', port })
-    t.teardown(() => app.close())
+    await servePage(t, app, port, page(port), sign('browser-user'))
 
     const browser = await launch()
     t.teardown(() => browser.close())

@@ -1,10 +1,9 @@
 // A state room followed from headless Chromium with the client from the package build: the page's value ends equal
 // to the server's, across a server-side disconnect.
-import { readFile } from 'node:fs/promises'
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime from '../src/index.js'
-import { browserUnavailable, freePort, launch } from './helpers/browser.js'
+import { browserUnavailable, freePort, launch, servePage } from './helpers/browser.js'
 import { SECRET, sign } from './helpers/index.js'
 
 const unavailable = browserUnavailable()
@@ -26,12 +25,7 @@ t.test(
     const port = await freePort()
     const app = Fastify()
     await app.register(realtime, { jwt: { secret: SECRET }, cors: { origin: `http://127.0.0.1:${port}` }, authorize: () => true })
-    const bundle = await readFile('dist/client.js', 'utf8')
-    app.get('/', async (_req, reply) => reply.type('text/html').send(page(port)))
-    app.get('/client.js', async (_req, reply) => reply.type('text/javascript').send(bundle))
-    app.get('/token', async () => sign('browser-user'))
-    await app.listen({ host: '127.0.0.1', port })
-    t.teardown(() => app.close())
+    await servePage(t, app, port, page(port), sign('browser-user'))
     const state = app.realtime.state<{ nodes: Array<{ id: string; status: string }> }>('plan:browser')
     const graph = { nodes: Array.from({ length: 20 }, (_, i) => ({ id: `n${i}`, status: 'pending' })) }
     await state.set(graph)

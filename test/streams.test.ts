@@ -1,6 +1,7 @@
 // Token streaming: app.realtime.stream() coalesces appends into few deltas; a late joiner gets the text so far.
 import t from 'tap'
 import { defineEvents, Type } from '../src/index.js'
+import type { DeltaMessage } from '../src/protocol/messages.js'
 import { connectTest, type TestClient, type TestFrame } from '../src/testing.js'
 import { scriptedServer, sdk, until } from './helpers/client.js'
 import { faultyAdapter } from './helpers/faulty-adapter.js'
@@ -16,9 +17,10 @@ async function follow(client: TestClient, id: string, start: string): Promise<{ 
   for (;;) {
     const frame = await client.next(undefined, { timeout: 10_000 })
     if (frame.type === 'agent:thought' && frame.stream === id) return { text, deltas, final: frame }
-    if (frame.type !== 'delta' || frame.data.id !== id) continue
+    if (frame.type !== 'delta') continue
+    const { id: of, offset, text: piece } = (frame as unknown as DeltaMessage).data
+    if (of !== id) continue
     deltas++
-    const { offset, text: piece } = frame.data
     if (offset > text.length) throw new Error(`a gap: offset ${offset} past ${text.length}`)
     text += piece.slice(text.length - offset)
   }
@@ -53,13 +55,17 @@ t.test('2,000 tokens arrive in a bounded number of frames, assembled exactly; a 
   const whole = all.join('')
   const seen = await follow(early, stream.id, '')
   t.ok(seen.text.length > 0 && whole.startsWith(seen.text), 'the deltas assemble in order, with no gap')
-  t.equal(seen.final.data.content, whole, 'the final event holds the whole text (the appends since the last delta too)')
+  t.equal(
+    (seen.final.data as { content: string }).content,
+    whole,
+    'the final event holds the whole text (the appends since the last delta too)'
+  )
   t.equal(seen.final.seq, ended.seq, 'as an ordinary event of the history')
   t.ok(seen.deltas <= Math.floor(elapsed / 30) + 2, `${seen.deltas} deltas in ${elapsed} ms: at most one per 30 ms window`)
   t.ok(seen.deltas < 200, `${seen.deltas} delta frames for 2,000 tokens`)
   const joined = await follow(late as TestClient, stream.id, lateStart)
   t.equal(joined.text, seen.text, 'the late joiner assembles the same text')
-  t.equal(joined.final.data.content, whole)
+  t.equal((joined.final.data as { content: string }).content, whole)
   t.ok(joined.deltas < seen.deltas, 'from fewer deltas: only those after it joined')
   t.comment(
     `streams: 2000 tokens in ${elapsed} ms → ${seen.deltas} delta frames; the late joiner started from ${lateStart.length} characters`

@@ -5,6 +5,8 @@ export interface Contender {
   readonly id: string
   readonly name: string
   readonly protocol: Protocol
+  /** The server under `contenders/` when another contender's serves it too (its clients then differ); else `id`. */
+  readonly server?: string
 }
 
 export interface Scenario {

@@ -27,7 +27,7 @@ export const contenders: readonly Contender[] = [
   { id: 'ws-coalesce', name: 'ws: pre-framed + coalesced writes (the target)', protocol: 'plain' },
   { id: 'fastify-ws', name: '@fastify/websocket: stringify per socket', protocol: 'plain' },
   { id: 'socketio', name: 'Socket.IO 4 (WebSocket only)', protocol: 'socketio' },
-  { id: 'realtime-sse', name: 'fastify-realtime over SSE', protocol: 'sse' }
+  { id: 'realtime-sse', name: 'fastify-realtime over SSE', protocol: 'sse', server: 'realtime' }
 ]
 
 export const scenarios: readonly Scenario[] = [
@@ -135,7 +135,10 @@ const scaled = (n: number, scale: number) => Math.max(1, Math.round(n * scale))
 /** Compiles the servers and the load process to plain JavaScript, so the measured processes run no TypeScript loader. */
 async function compile(dir: string): Promise<void> {
   await build({
-    entryPoints: [...contenders.map((c) => join(root, `bench/fanout/contenders/${c.id}.ts`)), join(root, 'bench/fanout/load.ts')],
+    entryPoints: [
+      ...new Set(contenders.map((c) => join(root, `bench/fanout/contenders/${c.server ?? c.id}.ts`))),
+      join(root, 'bench/fanout/load.ts')
+    ],
     outdir: dir,
     outbase: join(root, 'bench/fanout'),
     bundle: true,
@@ -256,7 +259,14 @@ async function runOne(
     flags.push('--cpu-prof', '--cpu-prof-dir', o.cpuProf, '--cpu-prof-name', profileName(scenario, rep))
   }
   const env: Record<string, string> = contender.id === 'realtime' && !o.realtimeCoalesce ? { [COALESCE_ENV]: 'off' } : {}
-  const server = start(join(dir, 'contenders', `${contender.id}.js`), flags, files, limits, `${contender.id} server`, env)
+  const server = start(
+    join(dir, 'contenders', `${contender.server ?? contender.id}.js`),
+    flags,
+    files,
+    limits,
+    `${contender.id} server`,
+    env
+  )
   let load: Child | undefined
   try {
     const port = await ready(server, o.timeoutMs)

@@ -197,7 +197,7 @@ export class AguiRun {
         if (typeof text !== 'string') throw new FST_REALTIME_INVALID_EVENT('text.append(text): text must be a string')
         if (closed || this.ended) throw new FST_REALTIME_INVALID_EVENT(`text message ${messageId} has ended`)
         pending += text
-        timer ??= setTimeout(() => void flush().catch(remember), this.window)
+        timer ??= setTimeout(() => flush().catch(remember), this.window)
       },
       end: async () => {
         if (closed) throw new FST_REALTIME_INVALID_EVENT(`text message ${messageId} has ended`)

@@ -112,6 +112,11 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     }
   }
 
+  /** Connection work nobody awaits (a close, a reconnect, a server request): a throw goes where a handler's does. */
+  function detached(work: Promise<void>): void {
+    work.catch(onHandlerError)
+  }
+
   const rooms: Rooms = {
     subs: new Map(),
     questionListeners: new Set(),
@@ -210,7 +215,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         }
         for (const frame of Array.isArray(parsed) ? parsed : [parsed]) receive(frame as Inbound, token)
       },
-      close: (code, reason, opened) => void lost(code, reason, opened, token)
+      close: (code, reason, opened) => detached(lost(code, reason, opened, token))
     })
     // A server that upgrades but never says `ready` (or a connect that hangs) is a failed attempt.
     readyTimer = setTimeout(replace, connectTimeout)
@@ -253,7 +258,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
         onDelta(rooms, frame as DeltaMessage)
         return
     }
-    if (room === undefined && id !== undefined) void answer(frame as RequestMessage)
+    if (room === undefined && id !== undefined) detached(answer(frame as RequestMessage))
     else onEvent(rooms, frame as EventMessage)
   }
 
@@ -335,7 +340,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
   /** The server went silent (or never said `ready`): drop the link without waiting for a close handshake. */
   function replace(): void {
     link?.drop()
-    void lost(1006, 'heartbeat timeout', ready, undefined)
+    detached(lost(1006, 'heartbeat timeout', ready, undefined))
   }
 
   function stopConnection(): void {
@@ -394,7 +399,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     // The first attempt is spread over its own window, so that clients dropped together by a restart do not return together.
     const delay = attempt === 0 ? Math.floor(random() * spread) : backoff(attempt, reconnect, random)
     attempt++
-    reconnectTimer = setTimeout(() => void open(), delay)
+    reconnectTimer = setTimeout(() => detached(open()), delay)
   }
 
   function finish(close?: CloseInfo): void {

@@ -22,25 +22,28 @@ export type RawWithToken = IncomingMessage & { [kQueryToken]?: string }
 export type RequestWithUser = FastifyRequest & { [kUser]?: RealtimeUser }
 
 /**
- * Runs before @fastify/websocket and Fastify see a request or an upgrade to our path: removes `token` from
- * its query string and keeps it aside, so the request URL, and every log line with it, holds no token.
+ * Runs before @fastify/websocket and Fastify see a request or an upgrade to `path`: removes the query parameter `name`
+ * and keeps its value aside under `into`, so the request URL, and every log line with it, never holds it.
  */
-export function redactQueryToken(path: string) {
+export function redactQueryParam(path: string, name: string, into: symbol) {
   const key = routeKey(path)
-  return (req: RawWithToken): void => {
+  return (req: IncomingMessage): void => {
     // A server request always has a url; only a hand-made IncomingMessage lacks one.
     const url = req.url as string
     const q = url.indexOf('?')
     if (q === -1 || routeKey(url.slice(0, q)) !== key) return
     const params = new URLSearchParams(url.slice(q + 1))
-    const token = params.get('token')
-    if (token === null) return
-    params.delete('token')
-    req[kQueryToken] = token
+    const value = params.get(name)
+    if (value === null) return
+    params.delete(name)
+    ;(req as IncomingMessage & Record<symbol, string>)[into] = value
     const rest = params.toString()
     req.url = rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`
   }
 }
+
+/** The `token` of a query string (a browser's WebSocket cannot send headers), kept out of the logged URL. */
+export const redactQueryToken = (path: string) => redactQueryParam(path, 'token', kQueryToken)
 
 /**
  * A path as a router might match it: percent-decoded, repeated and trailing slashes folded, lower-cased. It decides

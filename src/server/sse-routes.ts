@@ -12,7 +12,7 @@ import type { ResolvedOptions } from '../options.js'
 import { ClientType } from '../protocol/constants.js'
 import { type IdPosition, parseEventId, SSE_SUFFIX, TICKET_SUFFIX } from '../protocol/sse.js'
 import type { RealtimeUser } from '../types.js'
-import { createAuthenticate, kUser, type RequestWithUser, routeKey } from './auth.js'
+import { createAuthenticate, kUser, type RequestWithUser, redactQueryParam } from './auth.js'
 import { releaseSlot } from './caps.js'
 import { route } from './client-messages.js'
 import { Connection, type VerifyToken } from './connection.js'
@@ -65,25 +65,8 @@ export class Tickets {
   }
 }
 
-/**
- * Runs before Fastify sees a request to the stream's path: takes `ticket` out of its query string and keeps it
- * aside, as `redactQueryToken` does for `token`, so no log line holds it.
- */
-export function redactTicket(ssePath: string) {
-  const key = routeKey(ssePath)
-  return (req: RawWithTicket): void => {
-    const url = req.url as string
-    const q = url.indexOf('?')
-    if (q === -1 || routeKey(url.slice(0, q)) !== key) return
-    const params = new URLSearchParams(url.slice(q + 1))
-    const ticket = params.get('ticket')
-    if (ticket === null) return
-    params.delete('ticket')
-    req[kTicket] = ticket
-    const rest = params.toString()
-    req.url = rest === '' ? url.slice(0, q) : `${url.slice(0, q)}?${rest}`
-  }
-}
+/** The `ticket` of a stream's query string (`EventSource` cannot send headers), kept out of the logged URL. */
+export const redactTicket = (ssePath: string) => redactQueryParam(ssePath, 'ticket', kTicket)
 
 /** What the SSE routes need of the plugin. */
 export interface SseContext {

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 import type { Browser } from 'playwright-core'
 
 /** Debian's Chromium; another build can be named with CHROMIUM_PATH. */
@@ -29,4 +31,23 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port))
     })
   })
+}
+
+/**
+ * Serves a test page from `app` on `port`: `html` at `/`, the built browser client at `/client.js` and, when given,
+ * `token` at `/token`; the app closes when the test ends.
+ */
+export async function servePage(
+  t: { teardown(fn: () => unknown): void },
+  app: FastifyInstance,
+  port: number,
+  html: string,
+  token?: string
+): Promise<void> {
+  const bundle = await readFile('dist/client.js', 'utf8')
+  app.get('/', async (_req, reply) => reply.type('text/html').send(html))
+  app.get('/client.js', async (_req, reply) => reply.type('text/javascript').send(bundle))
+  if (token !== undefined) app.get('/token', async () => token)
+  await app.listen({ host: '127.0.0.1', port })
+  t.teardown(() => app.close())
 }

@@ -1,18 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-
-/** A free loopback port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from './browser.js'
 
 /** Debian's nginx in front of `upstream`, with WebSocket upgrades refused unless `upgrades`; stopped by PID at the end. */
 export async function startNginx(t: { teardown(fn: () => unknown): void }, upstream: number, upgrades: boolean): Promise<number> {

@@ -1,7 +1,7 @@
-// Contender 1: fastify-realtime through its public API only, loaded from the built package (dist/) by its name,
-// with its defaults: JWT verified before the upgrade, envelope with seq and ts, history on. `authorize` lets every
-// client into the benchmark's room; each client has its own user, as the per-user connection limit expects.
-// `--realtime-coalesce off` registers it with `coalesce: false` (see COALESCE_ENV).
+// Contenders 1 and 7 (the same server; the clients of 7 are on SSE): fastify-realtime through its public API only,
+// loaded from the built package (dist/) by its name, with its defaults: JWT verified before the upgrade, envelope with
+// seq and ts, history on. `authorize` lets every client into the benchmark's room; each client has its own user, as
+// the per-user connection limit expects. `--realtime-coalesce off` registers it with `coalesce: false` (COALESCE_ENV).
 import Fastify from 'fastify'
 import type RealtimePlugin from '../../../src/index.js'
 import { COALESCE_ENV, EVENT_TYPE, ROOM, SECRET } from '../common.js'
