@@ -1,6 +1,6 @@
 import t from 'tap'
-import { applyJsonPatch } from '../src/client/json-patch.js'
 import type { JsonPatchOperation } from '../src/index.js'
+import { applyJsonPatch } from '../src/protocol/json-patch.js'
 
 const apply = (doc: unknown, ...ops: JsonPatchOperation[]): any => applyJsonPatch(doc, ops)
 

@@ -113,6 +113,28 @@ t.test('a patch that skips a version, or does not apply, brings a fresh value by
   t.equal(server.subscribes(), 3, 'one subscribe, then one per patch that did not follow')
 })
 
+t.test('a patch that does not apply is asked for again with the ones after it, though a later one came while asking', async (t) => {
+  const good = (v: number) => [{ op: 'replace', path: '/a', value: v }]
+  const server = await scripted(
+    t,
+    [
+      { state: { value: { a: 1 }, version: 1, epoch: 'D' } },
+      { seq: 1, recovered: true, state: { value: { a: 2 }, version: 2, epoch: 'D' } }
+    ],
+    [
+      // Version 2 cannot apply here; version 3 arrives live while the client is asking for the room again.
+      [patch(2, 2, [{ op: 'remove', path: '/missing' }]), patch(3, 3, good(3))],
+      // The answer holds version 2 and resumes after seq 1: seq 2 and 3 again, as a server replays them.
+      [patch(2, 2, [{ op: 'remove', path: '/missing' }]), patch(3, 3, good(3))]
+    ]
+  )
+  const client = sdk(t, server.url)
+  const live = client.liveState<{ a: number }>('g', () => {})
+  await until(() => live.version === 3, 3000, 'version 3')
+  t.same(live.value, { a: 3 })
+  t.equal(server.subscribes(), 2, 'one subscribe, and one for the patch that did not apply')
+})
+
 t.test('a room whose state went is reported as undefined; a subscribed with the value held changes nothing', async (t) => {
   const server = await scripted(
     t,

@@ -122,7 +122,7 @@ t.test('bad changes are refused with a clear error and change nothing', async (t
           { op: 'replace', path: '/count', value: 5 },
           { op: 'test', path: '/count', value: 6 }
         ]),
-      /patch operation 1 \(test \/count\) failed: Test operation failed/
+      /patch operation 1 \(test \/count\) failed: json patch: test failed at "\/count"/
     ],
     [
       'operations that are not RFC 6902',
@@ -132,7 +132,13 @@ t.test('bad changes are refused with a clear error and change nothing', async (t
     [
       'a patch that reaches for __proto__',
       () => state.patch([{ op: 'add', path: '/__proto__/x', value: 1 }]),
-      /patch failed: JSON-Patch: modifying `__proto__`/
+      /patch operation 0 \(add \/__proto__\/x\) failed: json patch: forbidden segment "__proto__"/
+    ],
+    [
+      // A lax applier would let this through as a no-op, committing a patch no subscriber can apply.
+      'a member added under a number',
+      () => state.patch([{ op: 'add', path: '/count/x', value: 1 }]),
+      /patch operation 0 \(add \/count\/x\) failed: json patch: "\/count" holds no members/
     ],
     ['a patch that is not a list', () => state.patch({ op: 'add' } as never), /patch\(\) needs RFC 6902 operations/],
     ['undefined', () => state.set(undefined as never), /set\(\) needs a JSON value \(got undefined\)/],

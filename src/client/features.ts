@@ -154,11 +154,15 @@ function reportPresence(rooms: Rooms, sub: Sub, members: Map<string, PresenceMem
 export function onRoomEvent(
   rooms: Rooms,
   sub: Sub,
-  frame: { type: string; room: string; id?: string; stream?: string; data: unknown; ts: string }
+  frame: { type: string; room: string; id?: string; seq?: number; stream?: string; data: unknown; ts: string }
 ): boolean {
-  // A state room's change; one that does not follow the value held asks for the room again, as a gap does.
+  // A state room's change. One that does not follow the value held is a gap: the client has not really received it,
+  // so its seq is not counted (a resume then asks for it again, and the later patches after it), and the room is
+  // asked for again. Counting it would drop the same patch when the resume replays it, leaving the value behind.
   if (frame.type === ('state_patch' satisfies ServerTypeName)) {
-    if (!rooms.stateRooms.patch(frame.room, (frame as StatePatchMessage).data) && sub.pendingId === undefined) sendSubscribe(rooms, sub)
+    if (rooms.stateRooms.patch(frame.room, (frame as StatePatchMessage).data)) return false
+    if (frame.seq !== undefined) sub.seq = frame.seq - 1
+    if (sub.pendingId === undefined) sendSubscribe(rooms, sub)
     return false
   }
   if (frame.type === ('hitl_resolved' satisfies ServerTypeName)) {

@@ -1,5 +1,5 @@
+import { applyJsonPatch } from '../protocol/json-patch.js'
 import type { JsonPatchOperation, StateSnapshot } from '../protocol/messages.js'
-import { applyJsonPatch } from './json-patch.js'
 
 /** Called with a state room's value: a new object on every change, and the patch that made it (none for a whole value). */
 export type StateListener<T = unknown> = (value: T | undefined, ops: readonly JsonPatchOperation[] | undefined) => void

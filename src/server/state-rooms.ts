@@ -4,6 +4,7 @@ import jsonpatch from 'fast-json-patch'
 import type { StateDocument } from '../adapters/adapter.js'
 import { FST_REALTIME_ADAPTER_FAILED, FST_REALTIME_INVALID_OPTION, FST_REALTIME_INVALID_STATE } from '../errors.js'
 import { isSchema } from '../events.js'
+import { applyJsonPatch } from '../protocol/json-patch.js'
 import type { JsonPatchOperation } from '../protocol/messages.js'
 import { type Checker, compile, JsonPatchOperation as OperationSchema } from '../protocol/schemas.js'
 import type { StateChange, StateHandle, StateOptions } from '../types.js'
@@ -154,14 +155,21 @@ function diff(base: unknown, next: unknown): JsonPatchOperation[] {
   return base === next ? [] : [{ op: 'replace', path: '', value: next }]
 }
 
-/** The value after `ops`, leaving `current` as it was; a failing operation refuses the whole patch. */
+/**
+ * The value after `ops`, leaving `current` as it was; a failing operation refuses the whole patch. Applied by the same
+ * strict applier the client runs, so every patch committed is one each subscriber can apply (fast-json-patch, for one,
+ * turns an `add` under a number or a string into a silent no-op).
+ */
 function applyOps(room: string, current: unknown, ops: JsonPatchOperation[]): unknown {
-  try {
-    return jsonpatch.applyPatch(current, ops as jsonpatch.Operation[], true, false).newDocument
-  } catch (err) {
-    const { index, message } = err as { index?: number; message: string }
-    const op = index === undefined ? undefined : (ops[index] as JsonPatchOperation)
-    const at = op === undefined ? '' : ` operation ${index} (${op.op} ${op.path})`
-    throw new FST_REALTIME_INVALID_STATE(`state("${room}"): patch${at} failed: ${message.split('\n')[0]}; nothing changed`)
+  let value = current
+  for (const [index, op] of ops.entries()) {
+    try {
+      value = applyJsonPatch(value, [op])
+    } catch (err) {
+      throw new FST_REALTIME_INVALID_STATE(
+        `state("${room}"): patch operation ${index} (${op.op} ${op.path}) failed: ${(err as Error).message}; nothing changed`
+      )
+    }
   }
+  return value
 }

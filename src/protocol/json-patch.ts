@@ -1,8 +1,10 @@
 import type { JsonPatchOperation } from '../protocol/messages.js'
 
-// A small RFC 6902 applier for state rooms, so the browser client carries no JSON Patch library (the server computes
-// the patches with fast-json-patch). It works on JSON values only and never changes its input: the containers on each
-// path are copied. Any failure throws; the caller then asks the server for the whole value again.
+// A small, strict RFC 6902 applier for state rooms, run by the server on `patch()` and by the client on each
+// `state_patch`: the two apply exactly the same operations, and the browser carries no JSON Patch library (the server
+// computes the patch of `set()` with fast-json-patch). It works on JSON values only and never changes its input: the
+// containers on each path are copied. Any failure throws: the server refuses the patch, the client asks for the whole
+// value again.
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
 
@@ -47,18 +49,17 @@ function get(doc: Json, path: string[]): Json {
   return at
 }
 
-/** A copy of `doc` with `edit` applied to a copy of the container at `parent`. */
-function edit(doc: Json, parent: string[], change: (container: Container) => void): Json {
+/** A copy of `doc` with `edit` applied to a copy of the container at `parent`; `at` is where `doc` is, for errors. */
+function edit(doc: Json, parent: string[], change: (container: Container) => void, at = ''): Json {
+  if (!isContainer(doc)) fail(at === '' ? 'the root holds no members' : `"${at}" holds no members`)
+  const copy = Array.isArray(doc) ? [...doc] : { ...doc }
   if (parent.length === 0) {
-    if (!isContainer(doc)) fail('the root holds no members')
-    const copy = Array.isArray(doc) ? [...doc] : { ...doc }
     change(copy)
     return copy
   }
   const [head, ...rest] = parent as [string, ...string[]]
-  const copy = Array.isArray(doc) ? [...doc] : isContainer(doc) ? { ...doc } : fail(`no container at "${head}"`)
-  const key = Array.isArray(copy) ? index(copy, head, false) : Object.hasOwn(copy, head) ? head : fail(`no value at "${head}"`)
-  ;(copy as Record<string | number, Json>)[key] = edit((copy as Record<string | number, Json>)[key], rest, change)
+  const key = Array.isArray(copy) ? index(copy, head, false) : Object.hasOwn(copy, head) ? head : fail(`no value at "${at}/${head}"`)
+  ;(copy as Record<string | number, Json>)[key] = edit((copy as Record<string | number, Json>)[key], rest, change, `${at}/${head}`)
   return copy
 }
 
