@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
@@ -146,7 +147,12 @@ export function createAgui(fastify: FastifyInstance, core: AguiCore): AguiApi {
         active.set(log, run)
         let writer: SseWriter | undefined
         try {
-          if ((await core.adapter.history(log, {}, core.policyOf(log))).position.seq > 0) return exists()
+          // Then in the adapter, atomically, so two instances cannot both start it either; the history catches a run
+          // whose claim expired (it lasts the log room's ttl) but whose events are still kept.
+          const policy = core.policyOf(log)
+          const claim = randomUUID()
+          if ((await core.adapter.stateClaim(log, StateField.runClaim, claim, policy.ttl)) !== claim) return exists()
+          if ((await core.adapter.history(log, {}, policy)).position.seq > 0) return exists()
           if (!(await resume(input, room, reply))) return reply
           const stream = open(reply, sse)
           writer = stream

@@ -10,7 +10,9 @@ export const StateField = {
   /** A settled question: how (`{ status, data?, error?, by? }`). */
   settled: (id: string): string => `a:${id}`,
   /** An idempotency key of `ask()`: the id of its question. */
-  key: (key: string): string => `k:${key}`
+  key: (key: string): string => `k:${key}`,
+  /** An AG-UI run's claim, in its log room: the first request to start the run holds it, on every instance. */
+  runClaim: 'r:claim'
 } as const
 
 interface Listed {

@@ -76,3 +76,27 @@ t.test('with the Redis adapter, a run cut on one instance is re-attached on anot
   t.same(all, whole)
   t.equal(whole.at(-1)?.event.type, 'RUN_FINISHED')
 })
+
+t.test(
+  'with the Redis adapter, one run posted to two instances at once runs once; the other is a 409 run_exists',
+  { skip: requireRedis(t) },
+  async (t) => {
+    const redis = await startRedis(t)
+    const adapter = () => redisAdapter({ url: redis.url, keyPrefix: redis.prefix })
+    let runs = 0
+    const handler = async () => {
+      runs++
+    }
+    const apps = [await aguiApp(t, handler, { adapter: adapter() }), await aguiApp(t, handler, { adapter: adapter() })]
+    // Several runs, each posted to both instances in the same turn: the claims race in Redis, not in one process.
+    for (let i = 0; i < 5; i++) {
+      const answers = await Promise.all(apps.map((app) => post(app, input('race', `r${i}`))))
+      t.same(answers.map((res) => res.status).sort(), [200, 409], `run r${i}: one started, one refused`)
+      const refused = answers.find((res) => res.status === 409) as Response
+      t.equal((await refused.json()).code, 'run_exists')
+      const events = await readSse(answers.find((res) => res.status === 200) as Response)
+      t.equal(events.at(-1)?.event.type, 'RUN_FINISHED')
+    }
+    t.equal(runs, 5, 'each run ran once')
+  }
+)
