@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis, RedisOptions } from 'ioredis'
+import { FST_REALTIME_INVALID_OPTION } from '../errors.js'
 import type {
   Adapter,
   AdapterHandler,
@@ -32,6 +33,14 @@ export interface RedisAdapterOptions {
    * times out rejects its `emit()`, though Redis may still carry it out later.
    */
   commandTimeout?: number
+  /**
+   * Milliseconds between two liveness checks of the adapter's own connections. Default 5 000; 0 turns them off. A
+   * connection that goes silent (a network path that drops packets, a NAT or load balancer that forgot it) reports
+   * no error and no close: one that does not answer a `PING` within `commandTimeout`, or is still not ready at the
+   * next check, is dropped and opened again, and the hub then re-reads the history of every room it holds. A client
+   * given in `client` is not checked (its owner decides); the pub/sub connection made from it is.
+   */
+  pingInterval?: number
 }
 
 /*
@@ -289,6 +298,12 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
   const prefix = options.keyPrefix ?? 'realtime:'
   const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   const connectTimeout = options.connectTimeout ?? 10_000
+  const pingInterval = options.pingInterval ?? 5_000
+  if (!Number.isInteger(pingInterval) || pingInterval < 0 || pingInterval > 2 ** 31 - 1) {
+    throw new FST_REALTIME_INVALID_OPTION(
+      `redisAdapter option "pingInterval" must be a whole number of ms, 0 for off (got ${pingInterval})`
+    )
+  }
   const own: RedisOptions = {
     // Fail fast while disconnected rather than queue without bound; the hub reports it to the caller.
     enableOfflineQueue: false,
@@ -359,6 +374,41 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
 
   const keeper = ttlTimer(keepalive)
 
+  /**
+   * The liveness check of one connection (`pingInterval`): a PING that times out, or a connection not ready at two
+   * checks in a row (stuck waiting for its ready check), is taken for dead and reconnected. A connection already
+   * reconnecting is left to ioredis's own backoff.
+   */
+  const checker = (client: Redis, name: string) => {
+    let waiting = false
+    let stuck = false
+    const drop = (reason: string): void => {
+      log?.warn({ connection: name, reason }, 'realtime redis connection silent; reconnecting')
+      client.disconnect(true)
+    }
+    return (): void => {
+      if (waiting) return
+      if (client.status !== 'ready') {
+        const connecting = client.status === 'connect' || client.status === 'connecting'
+        if (connecting && stuck) drop(`not ready (${client.status})`)
+        stuck = connecting && !stuck
+        return
+      }
+      stuck = false
+      waiting = true
+      client.ping().then(
+        () => {
+          waiting = false
+        },
+        (err: Error) => {
+          waiting = false
+          if (!closed && client.status === 'ready') drop(err.message)
+        }
+      )
+    }
+  }
+  let liveness: NodeJS.Timeout | undefined
+
   const member = (value: string, connections: number): PresenceMember => {
     const { u, i } = JSON.parse(value) as { u: string; i?: unknown }
     return i === undefined ? { user: u, connections } : { user: u, connections, info: i }
@@ -417,6 +467,12 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
         throw err
       }
       if (cmd.status === 'ready') loadScripts()
+      if (pingInterval > 0) {
+        const checks = [checker(sub, 'pub/sub'), ...(given === undefined ? [checker(cmd, 'commands')] : [])]
+        liveness = setInterval(() => {
+          for (const check of checks) check()
+        }, pingInterval).unref()
+      }
     },
 
     async publish(room, event, policy): Promise<StreamPosition> {
@@ -525,6 +581,7 @@ export function redisAdapter(options: RedisAdapterOptions = {}): Adapter {
       if (closed) return
       closed = true
       keeper.stop()
+      clearInterval(liveness)
       handler = undefined
       held.clear()
       const mine = given !== undefined ? [sub] : [sub, cmd]

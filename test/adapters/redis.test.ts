@@ -26,6 +26,16 @@ t.test('an unreachable Redis fails registration with a message that says where i
   await t.rejects(async () => app.ready(), { message: `could not reach Redis at redis://***@127.0.0.1:${port} within 300 ms` })
 })
 
+t.test('pingInterval must be a whole number of ms (0 turns the liveness check off)', async (t) => {
+  for (const bad of [-1, 1.5, Number.NaN, 2 ** 31]) {
+    t.throws(() => redisAdapter({ pingInterval: bad }), {
+      code: 'FST_REALTIME_INVALID_OPTION',
+      message: /option "pingInterval" must be a whole number of ms/
+    })
+  }
+  t.doesNotThrow(() => redisAdapter({ pingInterval: 0 }))
+})
+
 t.test("with the application's own ioredis client: used for commands, duplicated for pub/sub, never closed", { skip }, async (t) => {
   const redis = await startRedis(t)
   const client = new Redis(redis.url)
