@@ -467,7 +467,15 @@ function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
 function resolvePresence(value: unknown): (room: string) => boolean {
   if (value === undefined || typeof value === 'boolean') return () => value === true
   if (typeof value !== 'function') fail('presence', 'a boolean or a function of the room', value)
-  return (room) => (value as (r: string) => unknown)(room) === true
+  return (room) => {
+    const answer = (value as (r: string) => unknown)(room)
+    // Presence is decided synchronously: a promise is refused, and silenced, so its rejection cannot end the process.
+    if (answer instanceof Promise) {
+      answer.catch(() => {})
+      throw new TypeError(`the presence predicate returned a promise for "${room}"; it must answer synchronously`)
+    }
+    return answer === true
+  }
 }
 
 type Auth = Pick<ResolvedOptions, 'jwt' | 'jwtCookie' | 'authenticate' | 'subscriptions'>

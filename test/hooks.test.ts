@@ -27,6 +27,33 @@ t.test('a presenceInfo hook that throws is logged; the user is subscribed and pr
   t.equal((failed?.err as { message?: string } | undefined)?.message, 'no profile')
 })
 
+t.test('a presence predicate that returns a promise is refused with internal, and its rejection goes nowhere', async (t) => {
+  const log = logCapture()
+  const app = await buildApp(
+    t,
+    { authorize: () => true, presence: (() => Promise.reject(new Error('async predicate'))) as never },
+    { fastify: log.fastify }
+  )
+  const alice = await connect(app, 'alice')
+  t.equal((await alice.call({ type: 'subscribe', id: 's', room: 'doc:1' })).data.code, 'internal', 'a subscribe fails as a whole')
+  t.equal((await alice.call({ type: 'presence', id: 'p', room: 'doc:1' })).data.code, 'internal')
+  t.equal((await alice.call({ type: 'ping', id: 'marker' })).type, 'pong', 'the connection lives')
+  const failed = log.records().find((r) => r.msg === 'realtime presence predicate failed')
+  t.match((failed?.err as { message?: string } | undefined)?.message, /returned a promise for "doc:1"; it must answer synchronously/)
+})
+
+t.test('a presenceInfo that returns a rejected promise: present without info, and the rejection goes nowhere', async (t) => {
+  const app = await buildApp(t, {
+    authorize: () => true,
+    presence: true,
+    presenceInfo: (() => Promise.reject(new Error('no profile'))) as never
+  })
+  const alice = await connect(app, 'alice')
+  t.equal((await alice.subscribe('doc:1')).type, 'subscribed')
+  const reply = await alice.call({ type: 'presence', id: 'p', room: 'doc:1' })
+  t.same(reply.data, { members: [{ user: 'alice', connections: 1 }] })
+})
+
 t.test('the hook wrapper maps every way a hook can go wrong to one logged failure, and never throws', async (t) => {
   const { callHook, callHookSync, detach, HookTimeoutError, settleHook } = await import('../src/server/hooks.js')
   // The wrapper's timer is unref'd (a hung hook must not hold a closing process); a server keeps the loop alive.
@@ -89,6 +116,10 @@ t.test('the hook wrapper maps every way a hook can go wrong to one logged failur
   t.ok(new HookTimeoutError(5).message.includes('hookTimeout'))
   const sync = callHookSync({ log, message: 'sync failed', fields: {} }, () => Promise.resolve(1))
   t.equal(sync.ok, false, 'a synchronous hook that returns a promise fails')
+  // The refused promise may still reject: the test runs with --unhandled-rejections=strict, which would end it.
+  t.equal(callHookSync({ log, message: 'sync failed', fields: {} }, () => Promise.reject(new Error('late no'))).ok, false)
+  t.equal(callHookSync({ log, message: 'sync failed', fields: {} }, () => brokenThen).ok, false, 'a thenable whose then throws')
+  await new Promise((resolve) => setImmediate(resolve))
   const expectedSync = callHookSync({ log, message: 'sync expected', fields: {}, expected: () => true }, () => {
     throw new Error('meant')
   })

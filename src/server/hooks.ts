@@ -115,6 +115,15 @@ export function settleHook<T, R>(
   })
 }
 
+/** Gives a promise nobody waits for a handler, so its rejection goes nowhere; a `then` that throws is ignored too. */
+function ignoreSettling(value: PromiseLike<unknown>): void {
+  try {
+    value.then(undefined, () => {})
+  } catch {
+    // A thenable whose `then` throws has nothing to reject.
+  }
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false
   try {
@@ -141,7 +150,11 @@ export function callHook<T>(call: HookCall, hook: () => T | PromiseLike<T>): Pro
 export function callHookSync<T>(call: HookCall, hook: () => T): HookResult<T> {
   try {
     const value = hook()
-    if (isThenable(value)) throw new TypeError('the hook returned a promise; it must answer synchronously')
+    if (isThenable(value)) {
+      // Refused, but it may still reject: that must not end the process as an unhandled rejection.
+      ignoreSettling(value)
+      throw new TypeError('the hook returned a promise; it must answer synchronously')
+    }
     return { ok: true, value: checkSerializable(call, value) }
   } catch (error) {
     if (!isExpected(call, error)) logFailure(call.log, error, call.fields, call.message)
