@@ -84,13 +84,26 @@ if (process.argv.includes('--server')) {
   await new Promise((resolve) => setTimeout(resolve, minutes * 60_000))
   stopping = true
   const after = samples.slice(Math.ceil(samples.length / 3))
+  // A leak shows as growth: the most a sample rose above the mean, and the trend over the run (least squares). A dip
+  // below the mean follows the connection count, which the churn (and a loaded machine) moves.
   const report = (key: 'heap' | 'rss') => {
     const values = after.map((s) => s[key])
     const mean = values.reduce((a, b) => a + b, 0) / values.length
     const spread = Math.max(...values.map((v) => Math.abs(v - mean) / mean))
-    return { meanMiB: +(mean / 2 ** 20).toFixed(1), maxDeviation: `${(spread * 100).toFixed(1)} %`, within10: spread <= 0.1 }
+    const above = Math.max(...values.map((v) => (v - mean) / mean))
+    const mid = (values.length - 1) / 2
+    const slope = values.reduce((sum, v, i) => sum + (i - mid) * (v - mean), 0) / values.reduce((sum, _v, i) => sum + (i - mid) ** 2, 0)
+    return {
+      meanMiB: +(mean / 2 ** 20).toFixed(1),
+      maxDeviation: `${(spread * 100).toFixed(1)} %`,
+      maxAbove: `${(above * 100).toFixed(1)} %`,
+      trendMiBPerMinute: +((slope * 6) / 2 ** 20).toFixed(2),
+      within10: spread <= 0.1
+    }
   }
-  console.log(JSON.stringify({ minutes, clients, samples: samples.length, heap: report('heap'), rss: report('rss') }))
+  const counts = after.map((s) => s.connections)
+  const connections = { min: Math.min(...counts), max: Math.max(...counts) }
+  console.log(JSON.stringify({ minutes, clients, samples: samples.length, connections, heap: report('heap'), rss: report('rss') }))
   child.kill()
   process.exit(0)
 }
