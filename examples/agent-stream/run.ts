@@ -153,10 +153,7 @@ export async function simulateRun({ input, run, stepMs, signal, log }: Simulated
   await step()
   const summary = `Found ${SOURCES.length} sources on "${prompt}"; the migration guide lists the breaking changes.`
   await think('Drafted a summary; asking before publishing it.')
-  await run.state.patch([
-    { op: 'replace', path: '/status', value: 'waiting' },
-    ...setProgress(80, 'Waiting for approval')
-  ])
+  await run.state.patch([{ op: 'replace', path: '/status', value: 'waiting' }, ...setProgress(80, 'Waiting for approval')])
 
   const approved = await askToPublish(run, log)
   await run.state.patch([

@@ -182,7 +182,8 @@ function onFrame(frame: Frame): void {
   }
   print(frame.seq === undefined ? '~' : `#${frame.seq}`, frame.type, summarize(frame.type, frame.data))
   // An event with an id is a question (the interrupt), open until its hitl_resolved.
-  if (frame.type === 'CUSTOM' && frame.id !== undefined && frame.data.name === 'interrupt') answerInterrupt(ws, frame as Frame & { id: string })
+  if (frame.type === 'CUSTOM' && frame.id !== undefined && frame.data.name === 'interrupt')
+    answerInterrupt(ws, frame as Frame & { id: string })
   if (frame.type === 'RUN_ERROR') fail(`the run failed: ${summarize(frame.type, frame.data)}`)
   if (frame.type === 'RUN_FINISHED') {
     done = true
