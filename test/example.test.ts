@@ -52,12 +52,16 @@ t.test('the example server prints a token and a watch command; the command strea
   const code = await exited(watch)
   t.equal(code, 0, 'the watcher exits 0 after the result')
   const lines = watchOut.out()
-  for (const step of ['ready', 'task_update', 'agent:thought', 'agent:tool_call', 'node_status', 'hitl_request', 'agent:result']) {
-    t.match(lines, step, `it showed ${step}`)
+  for (const step of ['RUN_STARTED', 'STATE_SNAPSHOT', 'STEP_STARTED', 'TEXT_MESSAGE_START', 'TOOL_CALL_ARGS', 'STATE_DELTA']) {
+    t.match(lines, new RegExp(`^ *#\\d+ +${step} `, 'm'), `it showed ${step}`)
   }
+  t.match(lines, /#\d+ +TEXT_MESSAGE_CONTENT +Reading the prompt: "What changed in Fastify 5\?"/, 'a thought, its text whole')
+  t.match(lines, /#\d+ +TOOL_CALL_RESULT +→ \{"results":\[\{"title":"Fastify v5 release notes"/, 'the web search and its result')
+  t.match(lines, /\? +interrupt +Publish the summary\? \[approve\|reject\] → approve/, 'the interrupt, approved')
+  t.match(lines, /#\d+ +RUN_FINISHED +Found 3 sources/, 'the run finished with its result')
   t.notMatch(lines, /"type":"error"/)
   const metrics = await (await fetch(new URL('/metrics', (command[command.indexOf('--url') + 1] as string).replace('ws:', 'http:')))).text()
-  t.match(metrics, /^realtime_messages_sent_total\{type="agent:result"\} 1$/m, 'the run shows in /metrics')
+  t.match(metrics, /^realtime_messages_sent_total\{type="RUN_FINISHED"\} 1$/m, 'the run shows in /metrics')
 
   server.kill('SIGTERM')
   t.equal(await serverExit, 0, 'the server shuts down cleanly on SIGTERM')
@@ -88,8 +92,9 @@ t.test('two example servers on one Redis: a run started through one streams thro
     seqs.map((_, i) => i + 1),
     'seq 1, 2, 3, … with no gap'
   )
-  t.match(lines, /#\d+ +agent:result/, 'including the result')
-  t.match(lines, /\? +hitl_request/, 'the approval question was asked and answered')
+  t.match(lines, /#\d+ +RUN_FINISHED/, 'including the result')
+  t.match(lines, /\? +interrupt/, 'the approval interrupt was asked and answered')
+  t.match(lines, /#\d+ +hitl_resolved +answered by demo/, 'through the second server, for a run on the first')
 
   for (const { server, exit } of [one, two]) {
     server.kill('SIGTERM')

@@ -1,8 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import realtime, { agentEvents, defineEvents, Type } from '../../src/index.js'
+import { aguiEvents, aguiRoom } from '../../src/ag-ui/index.js'
+import realtime, { memoryAdapter } from '../../src/index.js'
 import { registerDashboard } from './dashboard.js'
-import { RunLog, simulateRun } from './run.js'
+import { simulateRun } from './run.js'
 
 export interface AppOptions {
   /**
@@ -25,13 +26,11 @@ export interface AppOptions {
   origins?: readonly string[]
 }
 
-const events = defineEvents({ ...agentEvents })
+/** The AG-UI route: `POST` starts a run, `GET ?threadId&runId` re-attaches to one. */
+export const AGENT_PATH = '/agent'
 
-const RunStart = Type.Object({
-  prompt: Type.Optional(Type.String({ maxLength: 500 })),
-  /** The first web search fails and is retried. */
-  flaky: Type.Optional(Type.Boolean())
-})
+/** A run is replayed from its room's history: keep whole runs, for half an hour. */
+const RUN_HISTORY = { size: 10_000, ttl: 30 * 60_000 }
 
 const userName = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' } as const
 const tokenQuery = {
@@ -39,10 +38,10 @@ const tokenQuery = {
   properties: { user: { ...userName, default: 'demo' } },
   additionalProperties: false
 } as const
-const runParams = {
+const threadParams = {
   type: 'object',
-  properties: { runId: { type: 'string', pattern: '^run-[0-9a-f]{8}$' } },
-  required: ['runId']
+  properties: { threadId: { type: 'string', pattern: '^run-[0-9a-f]{8}$' } },
+  required: ['threadId']
 } as const
 const dropBody = {
   type: 'object',
@@ -55,38 +54,51 @@ const dropBody = {
 const DROP_CLOSE_CODE = 4000
 
 /**
- * The demo app: `run:start` starts a simulated AI-agent run that streams its thoughts, tool calls and
- * status into the room `workflow:<runId>`, asks the person a question half-way and then reports its result.
- * The dashboard at `/` shows it; the people watching a run see each other (presence).
+ * The demo app: `POST /agent` (AG-UI) runs a simulated AI agent that streams its thoughts, a tool call and its plan
+ * into the thread's room `agui:<threadId>`, asks the person watching for an approval half-way, then finishes with
+ * its result. The dashboard at `/` shows it; the people watching a thread see each other (presence).
  */
 export async function buildApp(options: AppOptions = {}): Promise<FastifyInstance> {
   const secret = options.secret ?? process.env.JWT_SECRET ?? randomBytes(48).toString('hex')
   const stepMs = options.stepMs ?? 400
   const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined)
   const app = Fastify({ logger: options.logger ?? false })
-  const log = new RunLog()
+
+  // On Redis, a run started through one instance reaches its watchers on every instance. Imported only when used, so
+  // the in-memory demo never loads ioredis. Held here for the development route that reads a thread's history.
+  const adapter =
+    redisUrl === undefined
+      ? memoryAdapter()
+      : (await import('../../src/adapters/redis.js')).redisAdapter({ url: redisUrl, keyPrefix: 'agent-stream:' })
 
   await app.register(realtime, {
-    events,
+    events: aguiEvents,
     jwt: { secret },
-    // On Redis, a run started through one instance reaches its watchers on every instance. Imported only when
-    // used, so the in-memory demo never loads ioredis.
-    adapter:
-      redisUrl === undefined
-        ? undefined
-        : (await import('../../src/adapters/redis.js')).redisAdapter({ url: redisUrl, keyPrefix: 'agent-stream:' }),
+    adapter,
+    history: { rooms: (room) => (/^agui(-state)?:/.test(room) ? RUN_HISTORY : undefined) },
     ...(options.origins === undefined ? {} : { cors: { origin: [...(process.env.CORS_ORIGINS ?? '').split(','), ...options.origins] } }),
-    // A real app checks here that the user owns the run (e.g. a lookup of the workflow's owner).
-    // The demo lets any signed-in user watch any run.
-    authorize: ({ user, room }) => room === `user:${user.sub}` || room.startsWith('workflow:'),
-    presence: (room) => room.startsWith('workflow:'),
-    // Prometheus metrics at GET /metrics (prom-client is installed with the repository's dev dependencies).
-    metrics: true,
+    // A real app checks here that the user may see the thread (e.g. a lookup of its owner). The demo lets any
+    // signed-in user watch, answer and cancel any run.
+    authorize: ({ user, room }) => room === `user:${user.sub}` || /^agui(-state)?:/.test(room),
+    // The people watching a thread see each other; the runs' log rooms (`agui:<threadId>:<runId>`) have no presence.
+    presence: (room) => /^agui:[^:]+$/.test(room),
     presenceInfo: ({ user }) => ({ name: String(user.name ?? user.sub) }),
-    // A page that opens a run already going redraws it from what the run emitted so far (known to the instance
-    // that runs it: on Redis, a page on another instance follows the run from the moment it opens).
-    snapshot: async ({ room }) => (room.startsWith('workflow:') ? { known: log.has(room), events: await log.events(room) } : undefined)
+    // Prometheus metrics at GET /metrics (prom-client is installed with the repository's dev dependencies).
+    metrics: true
   })
+
+  // The AG-UI route is for signed-in users: the same tokens as the WebSocket's, as `Authorization: Bearer`.
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.url === AGENT_PATH) await request.jwtVerify()
+  })
+
+  // Runs still going when the app closes stop at their next step.
+  const shutdown = new AbortController()
+  app.addHook('onClose', async () => shutdown.abort())
+
+  app.realtime.agui.route(AGENT_PATH, (input, run, signal) =>
+    simulateRun({ input, run, stepMs, signal: AbortSignal.any([signal, shutdown.signal]), log: app.log })
+  )
 
   // Development only: hands out a token for any user name. A real app signs tokens after a login.
   app.get<{ Querystring: { user: string } }>('/dev/token', { schema: { querystring: tokenQuery } }, async (request) => {
@@ -94,11 +106,18 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     return { token: app.jwt.sign({ sub: user, name: user }, { expiresIn: '1h' }), user }
   })
 
-  // Development only: what a run emitted so far, as the server saw it (`seq`, `type`, `data`).
-  app.get<{ Params: { runId: string } }>('/dev/runs/:runId', { schema: { params: runParams } }, async (request, reply) => {
-    const room = `workflow:${request.params.runId}`
-    if (!log.has(room)) return reply.code(404).send({ message: 'no such run (runs are kept in memory)' })
-    return { runId: request.params.runId, events: await log.events(room) }
+  // Development only: what the thread's room holds, in order (`seq`, `type`), read from the adapter's history: the
+  // events a page subscribed to `agui:<threadId>` receives, on any instance.
+  app.get<{ Params: { threadId: string } }>('/dev/threads/:threadId', { schema: { params: threadParams } }, async (request, reply) => {
+    const room = aguiRoom(request.params.threadId)
+    const { position } = await adapter.history(room, {}, RUN_HISTORY)
+    const read = position.seq === 0 ? undefined : await adapter.history(room, { since: 0, epoch: position.epoch }, RUN_HISTORY)
+    if (read?.events === undefined) return reply.code(404).send({ message: 'no such thread (or its history has expired)' })
+    const events = read.events.map((pub) => {
+      const { seq, type } = JSON.parse(pub.frame.toString()) as { seq: number; type: string }
+      return { seq, type }
+    })
+    return { threadId: request.params.threadId, events }
   })
 
   // Development only: closes one of the caller's own connections with a code that says "reconnect and resume",
@@ -113,23 +132,5 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   })
 
   await registerDashboard(app)
-
-  // Runs still going when the app closes stop at their next step.
-  const shutdown = new AbortController()
-  app.addHook('onClose', async () => shutdown.abort())
-
-  app.realtime.handle('run:start', RunStart, ({ data, connection, log: logger }) => {
-    const runId = `run-${randomUUID().slice(0, 8)}`
-    const room = `workflow:${runId}`
-    const prompt = data.prompt ?? 'What changed in Fastify 5?'
-    log.start(room)
-    simulateRun({ app, log, runId, room, prompt, flaky: data.flaky === true, stepMs, starter: connection, signal: shutdown.signal }).catch(
-      (err: unknown) => {
-        if (!shutdown.signal.aborted) logger.error({ err, runId }, 'simulated run failed')
-      }
-    )
-    return { runId, room }
-  })
-
   return app
 }

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net'
-import { buildApp } from './app.js'
+import { AGENT_PATH, buildApp } from './app.js'
 
 const wanted = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
@@ -33,18 +33,19 @@ const adapter = redisUrl === undefined ? 'in memory (one instance)' : `Redis at 
 console.log(`
 agent-stream demo listening on ${base}
   Dashboard:  ${base}/   (open it in a second window, or with ?user=<name>, to see presence)
-  WebSocket:  ws://${origin}:${port}/ws   (protocol realtime.v1)
+  WebSocket:  ws://${origin}:${port}/ws   (protocol realtime.v1; a run's events in the room agui:<threadId>)
+  AG-UI:      POST ${base}${AGENT_PATH}   (a RunAgentInput, with Authorization: Bearer <token>)
   Dev token:  ${base}/dev/token?user=demo
   Adapter:    ${adapter}
 
 Token for user "demo" (valid 1 h):
   ${token}
 
-Watch a run from a terminal:
+Start a run and watch it from a terminal:
   npx tsx examples/agent-stream/watch.ts --url ws://localhost:${port}/ws --token ${token}
 `)
 if (redisUrl !== undefined) {
-  console.log(`With another instance on this Redis, start the run there and watch it here: add
+  console.log(`With another instance on this Redis, start the run there (POST ${AGENT_PATH}) and watch it here: add
   --start-url ws://localhost:<its port>/ws
 `)
 }

@@ -1,4 +1,5 @@
-// The agent-stream dashboard: plain JavaScript on fastify-realtime/client, served from the package build.
+// The agent-stream dashboard: plain JavaScript on fastify-realtime/client, served from the package build. It starts a
+// run on the AG-UI route and draws it from the AG-UI events of the thread's room.
 import { createClient } from '/client.js'
 
 const $ = (id) => document.getElementById(id)
@@ -72,7 +73,6 @@ client.onStateChange((state, previous) => {
     reconnects++
     $('fact-reconnects').textContent = String(reconnects)
     badge('reconnecting', 'Reconnecting…')
-    withdrawQuestion('The connection dropped, so the server stopped waiting for this answer here.')
   } else if (state === 'closed') badge('closed', 'Disconnected')
 })
 
@@ -90,48 +90,104 @@ $('me').textContent = me
 $('me').prepend(avatar(me))
 $('fact-user').textContent = me
 
-// Runs: start one, or open the one named in the URL (#run-…), e.g. from a shared link.
+// Runs: start one, or open the thread named in the URL (#run-…), e.g. from a shared link or after a reload. One run
+// per thread here, named alike: `run-` and 8 hex digits.
 
-/** The run on screen: its subscription and what has been drawn of it. */
+const THREAD = /^run-[0-9a-f]{8}$/
+
+/** The thread on screen: its subscriptions and what has been drawn of it. */
 let run
 
-$('start-form').addEventListener('submit', async (ev) => {
+$('start-form').addEventListener('submit', (ev) => {
   ev.preventDefault()
+  const threadId = `run-${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, '0')}`
+  history.replaceState(null, '', `#${threadId}`)
+  // Subscribed first, so the page misses nothing of the run: it starts once the room answers.
+  openRun(threadId, { prompt: $('prompt').value.trim(), flaky: $('flaky').checked })
+})
+
+window.addEventListener('hashchange', () => {
+  const threadId = location.hash.slice(1)
+  if (THREAD.test(threadId) && threadId !== run?.id) openRun(threadId)
+})
+
+/**
+ * Starts the run: a RunAgentInput POSTed to the AG-UI route. Its answer is the run's event stream, which this page
+ * does not read: the same events come over the WebSocket, resumed across reconnects. Leaving it does not cancel the run.
+ */
+async function startRun(threadId, { prompt, flaky }) {
   $('start').disabled = true
   try {
-    const { runId } = await client.send('run:start', { prompt: $('prompt').value.trim() || undefined, flaky: $('flaky').checked })
-    history.replaceState(null, '', `#${runId}`)
-    openRun(runId)
+    const input = {
+      threadId,
+      runId: threadId,
+      messages: [{ id: crypto.randomUUID(), role: 'user', content: prompt || 'What changed in Fastify 5?' }],
+      state: {},
+      tools: [],
+      context: [],
+      forwardedProps: { flaky }
+    }
+    const res = await fetch('/agent', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token ?? (await fetchToken())}`,
+        'content-type': 'application/json',
+        accept: 'text/event-stream'
+      },
+      body: JSON.stringify(input)
+    })
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).message ?? res.statusText}`)
+    await res.body?.cancel()
   } catch (err) {
     notice('error', `The run did not start: ${err.message}`)
   } finally {
     $('start').disabled = client.state === 'closed'
   }
-})
-
-window.addEventListener('hashchange', () => {
-  const runId = location.hash.slice(1)
-  if (/^run-[0-9a-f]{8}$/.test(runId) && runId !== run?.id) openRun(runId)
-})
-
-function openRun(runId) {
-  run?.sub.unsubscribe()
-  const room = `workflow:${runId}`
-  run = { id: runId, room, sub: undefined, calls: new Map(), nodes: new Map(), seqs: new Set(), subscribed: false }
-  const current = run
-  resetRun(runId, room)
-  current.sub = client.subscribe(room, (event) => current === run && onEvent(event), {
-    onSubscribed: (info) => current === run && onSubscribed(info),
-    onPresence: (members, change) => current === run && drawPeople(members, change),
-    onError: (err) => current === run && notice('error', `${room}: ${err.code}: ${err.message}`)
-  })
 }
 
-function resetRun(runId, room) {
+/** Follows a thread: its events in `agui:<threadId>` (with presence), its plan in the state room `agui-state:<threadId>`. */
+function openRun(threadId, start) {
+  run?.sub.unsubscribe()
+  run?.plan.unsubscribe()
+  const room = `agui:${threadId}`
+  run = {
+    id: threadId,
+    room,
+    start,
+    sub: undefined,
+    plan: undefined,
+    messages: new Map(),
+    /** The text so far of messages whose TEXT_MESSAGE_START has not been replayed yet (a page arriving mid-message). */
+    early: new Map(),
+    calls: new Map(),
+    planValue: undefined,
+    started: false,
+    final: undefined,
+    thoughts: 0,
+    seqs: new Set(),
+    subscribed: false,
+    replaying: false
+  }
+  const current = run
+  resetRun(threadId, room)
+  const options = {
+    onSubscribed: (info) => current === run && onSubscribed(info, subscribe),
+    onPresence: (members, change) => current === run && drawPeople(members, change),
+    onError: (err) => current === run && notice('error', `${room}: ${err.code}: ${err.message}`)
+  }
+  // Subscribing again from seq 0 (with the room's epoch) replaces the subscription: the history replays the run.
+  const subscribe = (from) => {
+    current.sub = client.subscribe(room, (event) => current === run && onEvent(event), { ...options, ...from })
+  }
+  subscribe({})
+  current.plan = client.liveState(`agui-state:${threadId}`, (value) => current === run && drawPlan(value))
+}
+
+function resetRun(threadId, room) {
   $('empty').hidden = true
   $('run').hidden = false
-  $('run-id').textContent = runId
-  const link = `${location.origin}/#${runId}`
+  $('run-id').textContent = threadId
+  const link = `${location.origin}/#${threadId}`
   $('share-link').href = link
   $('share-link').textContent = link
   $('fact-room').textContent = room
@@ -139,79 +195,120 @@ function resetRun(runId, room) {
   for (const id of ['timeline', 'events', 'nodes', 'notices', 'result-sources']) $(id).replaceChildren()
   $('result').hidden = true
   $('question').hidden = true
+  $('cancel').hidden = true
   $('events-count').textContent = ''
-  setTask({ status: 'queued', progress: 0, message: 'Waiting for the first event…' })
+  if (run !== undefined) {
+    run.messages.clear()
+    run.early.clear()
+    run.calls.clear()
+    run.seqs.clear()
+    run.thoughts = 0
+    run.started = false
+    run.final = undefined
+  }
+  setProgress(0, 'Waiting for the first event…')
+  if (run?.planValue !== undefined) drawPlan(run.planValue)
+  else refreshStatus()
+  question = undefined
+  drawQuestion(client.questions())
 }
 
-/** `subscribed`: the first time, and after each reconnect. */
-function onSubscribed({ recovered, seq, snapshot }) {
+/**
+ * `subscribed`: the first time, and after each reconnect. A page that arrives while the thread has events (a shared
+ * link, a reload, a reconnect the history could not resume) redraws it from its history: it subscribes again from
+ * seq 0 with the room's epoch, and the server replays every event, then the live ones, with no gap.
+ */
+function onSubscribed({ recovered, seq, epoch }, subscribe) {
   const first = !run.subscribed
   run.subscribed = true
   if (!recovered) {
-    // A fresh view: the run so far from the snapshot (events up to `seq`; later ones arrive live).
     resetRun(run.id, run.room)
-    run.calls.clear()
-    run.nodes.clear()
-    run.seqs.clear()
-    if (snapshot?.known === false)
-      notice(
-        'warning',
-        'This server holds nothing of this run so far (runs are kept in the memory of the instance running them); new events still arrive.'
-      )
-    for (const event of snapshot?.events ?? []) if (event.seq <= seq) onEvent({ ...event, room: run.room })
+    if (seq > 0 && !run.replaying) {
+      run.replaying = true
+      subscribe({ since: 0, epoch })
+      return
+    }
+    if (seq > 0) notice('warning', 'The server no longer holds the whole run (its history expired); new events still arrive.')
   }
-  if (resuming || !first) {
+  const replayed = run.replaying
+  run.replaying = false
+  if (run.start !== undefined) {
+    const start = run.start
+    run.start = undefined
+    startRun(run.id, start)
+  }
+  if (resuming || (!first && !replayed)) {
     resuming = false
-    if (recovered) badge('recovered', `Recovered · resumed after #${seq}`)
+    if (recovered && !replayed) badge('recovered', `Recovered · resumed after #${seq}`)
     else badge('resynced', 'Reconnected · redrawn')
   }
 }
 
-// Events
+// AG-UI events, as the room `agui:<threadId>` carries them: `{ type, data }`, with a `seq` once they are whole.
 
 function onEvent(event) {
+  const { data } = event
+  // A text message still streaming: the text so far, again and again (a page that arrives mid-message starts from it).
+  if (event.partial) {
+    if (event.type !== 'TEXT_MESSAGE_CONTENT') return
+    if (run.messages.has(data.messageId)) drawText(data.messageId, data.delta, false)
+    else run.early.set(data.messageId, data.delta)
+    return
+  }
   if (event.seq !== undefined) {
     if (run.seqs.has(event.seq)) return
     run.seqs.add(event.seq)
     $('fact-seq').textContent = String(event.seq)
   }
   logEvent(event)
-  const { data } = event
   switch (event.type) {
-    case 'task_update':
-      setTask(data)
-      if (data.status !== 'waiting') settleQuestion()
+    case 'RUN_STARTED':
+      run.started = true
+      refreshStatus()
+      $('cancel').hidden = false
       break
-    case 'node_status':
-      setNode(data)
+    case 'TEXT_MESSAGE_START':
+      drawText(data.messageId, run.early.get(data.messageId) ?? '', false, event.ts)
+      run.early.delete(data.messageId)
       break
-    case 'agent:thought':
+    case 'TEXT_MESSAGE_CONTENT':
+      drawText(data.messageId, data.delta, false)
+      break
+    case 'TEXT_MESSAGE_END':
+      drawText(data.messageId, undefined, true)
+      break
+    case 'TOOL_CALL_START':
+      drawToolCall(data.toolCallId, { name: data.toolCallName, ts: event.ts })
+      break
+    case 'TOOL_CALL_ARGS':
+      drawToolCall(data.toolCallId, { args: data.delta })
+      break
+    case 'TOOL_CALL_END':
+      drawToolCall(data.toolCallId, { status: 'running' })
+      break
+    case 'TOOL_CALL_RESULT':
+      drawToolCall(data.toolCallId, { result: data.content })
+      break
+    case 'STEP_STARTED':
+    case 'STEP_FINISHED':
       $('timeline').append(
         h(
           'li',
-          { class: 'item thought' },
-          h('span', { class: 'icon', 'aria-hidden': 'true' }),
-          h(
-            'div',
-            { class: 'body' },
-            h('div', { class: 'meta' }, `Thought${data.step === undefined ? '' : ` ${data.step + 1}`}`, h('time', {}, time(event.ts))),
-            h('p', {}, data.content)
-          )
+          { class: 'item step', dataset: { step: data.stepName } },
+          h('span', { class: 'muted small' }, `${data.stepName} ${event.type === 'STEP_STARTED' ? 'started' : 'finished'}`)
         )
       )
       break
-    case 'agent:tool_call':
-      setToolCall(data, event.ts)
+    case 'CUSTOM':
+      if (data.name === 'notice') notice(data.value.severity, data.value.message)
       break
-    case 'agent:result':
-      settleQuestion()
-      showResult(data)
+    case 'RUN_FINISHED':
+      endRun('succeeded')
+      showResult(data.result)
       break
-    case 'agent:error':
-      notice('error', `${data.message} (${data.code})`)
-      break
-    case 'error_notification':
-      notice(data.severity, data.message)
+    case 'RUN_ERROR':
+      endRun(data.code === 'cancelled' ? 'cancelled' : 'failed')
+      notice('error', `The run ended: ${data.message}${data.code ? ` (${data.code})` : ''}`)
       break
   }
 }
@@ -233,61 +330,105 @@ function logEvent(event) {
 
 function summarize({ type, data }) {
   switch (type) {
-    case 'task_update':
-      return `${data.status} ${data.progress}%`
-    case 'node_status':
-      return `${data.nodeId} ${data.status}`
-    case 'agent:tool_call':
-      return `${data.tool} ${data.status}`
-    case 'agent:thought':
-      return clip(data.content, 40)
-    case 'error_notification':
-      return data.severity
+    case 'TEXT_MESSAGE_CONTENT':
+    case 'TOOL_CALL_ARGS':
+      return clip(data.delta, 40)
+    case 'TOOL_CALL_START':
+      return data.toolCallName
+    case 'STEP_STARTED':
+    case 'STEP_FINISHED':
+      return data.stepName
+    case 'STATE_DELTA':
+      return `${data.delta.length} ops`
+    case 'CUSTOM':
+      return data.name
+    case 'RUN_ERROR':
+      return data.code ?? ''
     default:
       return ''
   }
 }
 
-function setTask({ status, progress, message }) {
+function setStatus(status) {
   $('run-status').textContent = status
   $('run-status').dataset.status = status
+  $('task-bar').dataset.status = status
+}
+
+function setProgress(progress, message) {
   $('task-progress').setAttribute('aria-valuenow', String(progress))
   $('task-bar').style.width = `${progress}%`
-  $('task-bar').dataset.status = status
   $('task-message').textContent = message ?? ''
   $('task-pct').textContent = `${progress} %`
 }
 
-function setNode({ nodeId, name, status, progress }) {
-  let node = run.nodes.get(nodeId)
-  if (node === undefined) {
-    const bar = h('div', { class: 'bar' })
-    const state = h('span', { class: 'node-status' })
-    node = {
-      el: h(
-        'li',
-        { class: 'node' },
-        h('div', { class: 'node-head' }, h('b', {}, name ?? nodeId), state),
-        h('div', { class: 'progress thin' }, bar)
-      ),
-      bar,
-      state
-    }
-    run.nodes.set(nodeId, node)
-    $('nodes').append(node.el)
-  }
-  node.el.dataset.status = status
-  node.state.textContent = status
-  node.bar.style.width = `${progress ?? (status === 'completed' ? 100 : 0)}%`
+/** The run's status: how it ended, else what its plan says (running, or waiting for an answer), else queued. */
+function refreshStatus() {
+  const planned = run?.planValue?.status
+  if (run?.final !== undefined) setStatus(run.final)
+  else if (run?.started && (planned === 'running' || planned === 'waiting')) setStatus(planned)
+  else setStatus(run?.started ? 'running' : 'queued')
 }
 
-function setToolCall(data, ts) {
-  let call = run.calls.get(data.callId)
+function endRun(status) {
+  run.final = status
+  refreshStatus()
+  $('cancel').hidden = true
+}
+
+/** The plan, from the state room: the value whole on subscribing, then after each patch. */
+function drawPlan(plan) {
+  if (plan === undefined) return
+  run.planValue = plan
+  setProgress(plan.progress ?? 0, plan.message)
+  refreshStatus()
+  $('nodes').replaceChildren(
+    ...(plan.steps ?? []).map((step) => {
+      const progress = step.status === 'completed' ? 100 : 0
+      const bar = h('div', { class: 'bar' })
+      bar.style.width = `${progress}%`
+      return h(
+        'li',
+        { class: 'node', dataset: { status: step.status, step: step.id } },
+        h('div', { class: 'node-head' }, h('b', {}, step.name), h('span', { class: 'node-status' }, step.status)),
+        h('div', { class: 'progress thin' }, bar)
+      )
+    })
+  )
+}
+
+/** A thought: an assistant text message, drawn as its text grows. `text` undefined keeps the text; `done` ends it. */
+function drawText(messageId, text, done, ts) {
+  let message = run.messages.get(messageId)
+  if (message === undefined) {
+    run.thoughts++
+    const p = h('p', { class: 'text' })
+    message = {
+      p,
+      el: h(
+        'li',
+        { class: 'item thought', dataset: { messageId, state: 'streaming' } },
+        h('span', { class: 'icon', 'aria-hidden': 'true' }),
+        h('div', { class: 'body' }, h('div', { class: 'meta' }, `Thought ${run.thoughts}`, h('time', {}, time(ts))), p)
+      )
+    }
+    run.messages.set(messageId, message)
+    $('timeline').append(message.el)
+  }
+  if (text !== undefined && (done || message.el.dataset.state === 'streaming')) message.p.textContent = text
+  if (done) message.el.dataset.state = 'done'
+}
+
+/** A tool call: its arguments as they grow, then its result (an `error` in it marks the call failed). */
+function drawToolCall(toolCallId, { name, ts, args, status, result }) {
+  let call = run.calls.get(toolCallId)
   if (call === undefined) {
-    const status = h('span', { class: 'pill' })
+    const pill = h('span', { class: 'pill' })
+    const argsEl = h('pre', { class: 'args tool-args' })
     const detail = h('div', { class: 'tool-detail' })
     call = {
-      status,
+      pill,
+      argsEl,
       detail,
       el: h(
         'li',
@@ -296,36 +437,53 @@ function setToolCall(data, ts) {
         h(
           'div',
           { class: 'body' },
-          h('div', { class: 'meta' }, h('span', {}, 'Tool call ', h('code', {}, data.tool)), status, h('time', {}, time(ts))),
-          data.args ? h('pre', { class: 'args' }, JSON.stringify(data.args)) : undefined,
+          h('div', { class: 'meta' }, h('span', {}, 'Tool call ', h('code', {}, name ?? 'tool')), pill, h('time', {}, time(ts))),
+          argsEl,
           detail
         )
       )
     }
-    run.calls.set(data.callId, call)
+    run.calls.set(toolCallId, call)
     $('timeline').append(call.el)
+    status = 'pending'
   }
-  call.el.dataset.status = data.status
-  call.status.textContent = data.status
-  call.status.dataset.status = data.status
-  if (data.status === 'succeeded') {
-    const results = Array.isArray(data.output?.results) ? data.output.results : []
-    call.detail.replaceChildren(
-      h('span', { class: 'muted' }, `${results.length} results in ${Math.round(data.durationMs ?? 0)} ms`),
-      h(
-        'ul',
-        {},
-        results.map((r) => h('li', {}, r.title))
+  if (args !== undefined) call.argsEl.textContent += args
+  if (result !== undefined) {
+    let output
+    try {
+      output = JSON.parse(result)
+    } catch {
+      output = { text: result }
+    }
+    if (output?.error !== undefined) {
+      status = 'failed'
+      call.detail.replaceChildren(h('span', { class: 'error-text' }, String(output.error)))
+    } else {
+      status = 'succeeded'
+      const results = Array.isArray(output?.results) ? output.results : []
+      call.detail.replaceChildren(
+        h('span', { class: 'muted' }, `${results.length} results`),
+        h(
+          'ul',
+          {},
+          results.map((r) => h('li', {}, r.title))
+        )
       )
-    )
-  } else if (data.status === 'failed') call.detail.replaceChildren(h('span', { class: 'error-text' }, data.error ?? 'failed'))
+    }
+  }
+  if (status !== undefined) {
+    call.el.dataset.status = status
+    call.pill.textContent = status
+    call.pill.dataset.status = status
+  }
 }
 
-function showResult(data) {
+function showResult(result) {
+  if (result === undefined) return
   $('result').hidden = false
-  $('result').dataset.published = String(data.output?.published === true)
-  $('result-summary').textContent = data.summary ?? JSON.stringify(data.output)
-  const sources = Array.isArray(data.output?.sources) ? data.output.sources : []
+  $('result').dataset.published = String(result.published === true)
+  $('result-summary').textContent = result.summary ?? JSON.stringify(result)
+  const sources = Array.isArray(result.sources) ? result.sources : []
   $('result-sources').replaceChildren(
     ...sources.map((s) => h('li', {}, h('a', { href: s.url, target: '_blank', rel: 'noopener' }, s.title)))
   )
@@ -336,58 +494,75 @@ function notice(severity, message) {
   $('notices').append(el)
 }
 
-// The question (human in the loop): the server's request() resolves with what this handler returns.
-
-let question
-
-client.onRequest('hitl_request', (data) => {
-  withdrawQuestion()
-  return new Promise((resolve) => {
-    question = { resolve }
-    $('question').hidden = false
-    $('question').dataset.state = 'open'
-    $('question-text').textContent = data.question
-    $('question-state').textContent = ''
-    const options = data.options?.length ? data.options : [{ id: 'ok', label: 'OK' }]
-    $('question-options').replaceChildren(
-      ...options.map((option, i) =>
-        h(
-          'button',
-          {
-            type: 'button',
-            class: `btn ${option.style === 'primary' || (i === 0 && !option.style) ? 'primary' : 'ghost'}`,
-            dataset: { option: option.id },
-            onclick: () => answer(option)
-          },
-          option.label
-        )
-      )
-    )
-    const timer = $('question-timer')
-    timer.style.animation = 'none'
-    void timer.offsetWidth // restart the countdown
-    timer.style.animation = data.timeoutMs ? `countdown ${data.timeoutMs}ms linear forwards` : 'none'
-  })
+$('cancel').addEventListener('click', async () => {
+  if (run === undefined) return
+  $('cancel').disabled = true
+  try {
+    await client.cancel(run.room, run.id)
+  } catch (err) {
+    notice('error', `Could not cancel the run: ${err.message}`)
+  } finally {
+    $('cancel').disabled = false
+  }
 })
 
-function answer(option) {
-  if (question === undefined) return
-  question.resolve({ optionId: option.id })
-  question = undefined
+// The interrupt (human in the loop): a question of the thread's room, listed by the client with the room's other open
+// questions, after every (re)subscribe too. The first answer from any window wins; the others see it close.
+
+/** The interrupt on screen: `{ id, answered }`. */
+let question
+
+client.onQuestions((open) => {
+  if (run !== undefined) drawQuestion(open)
+})
+
+function drawQuestion(open) {
+  const q = open.find((item) => item.room === run?.room && item.type === 'CUSTOM' && item.data?.name === 'interrupt')
+  if (q === undefined) {
+    if (question !== undefined && $('question').dataset.state === 'open') {
+      const expired = question.expiresAt !== undefined && Date.parse(question.expiresAt) <= Date.now()
+      closeQuestion(expired ? 'withdrawn' : 'answered', expired ? 'No answer in time.' : 'Answered in another window.')
+    }
+    question = undefined
+    return
+  }
+  if (question?.id === q.id) return
+  const interrupt = q.data.value
+  question = { id: q.id, expiresAt: interrupt.expiresAt }
+  $('question').hidden = false
+  $('question').dataset.state = 'open'
+  $('question-text').textContent = interrupt.message ?? interrupt.reason
+  $('question-state').textContent = ''
+  const options = interrupt.metadata?.options?.length ? interrupt.metadata.options : [{ id: 'approve', label: 'OK' }]
+  $('question-options').replaceChildren(
+    ...options.map((option, i) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: `btn ${option.style === 'primary' || (i === 0 && !option.style) ? 'primary' : 'ghost'}`,
+          dataset: { option: option.id },
+          onclick: () => answer(q.id, option)
+        },
+        option.label
+      )
+    )
+  )
+  const timer = $('question-timer')
+  timer.style.animation = 'none'
+  void timer.offsetWidth // restart the countdown
+  const left = interrupt.expiresAt ? Date.parse(interrupt.expiresAt) - Date.now() : 0
+  timer.style.animation = left > 0 ? `countdown ${left}ms linear forwards` : 'none'
+}
+
+async function answer(id, option) {
+  if (question?.id !== id) return
   closeQuestion('answered', `You chose “${option.label}”.`)
-}
-
-/** The question is no longer pending here: someone answered it, or the run moved on. */
-function settleQuestion() {
-  if (question === undefined) return
-  question = undefined
-  closeQuestion('answered', 'Answered in another window.')
-}
-
-function withdrawQuestion(why) {
-  if (question === undefined) return
-  question = undefined
-  closeQuestion('withdrawn', why ?? 'Replaced by a newer question.')
+  try {
+    await client.reply(id, { status: 'resolved', payload: { approved: option.id === 'approve' } })
+  } catch (err) {
+    $('question-state').textContent = err.code === 'already_answered' ? 'Answered in another window first.' : `Not sent: ${err.message}`
+  }
 }
 
 function closeQuestion(state, text) {
@@ -439,4 +614,4 @@ $('copy').addEventListener('click', async () => {
 })
 
 const initial = location.hash.slice(1)
-if (/^run-[0-9a-f]{8}$/.test(initial)) openRun(initial)
+if (THREAD.test(initial)) openRun(initial)
