@@ -280,3 +280,24 @@ t.test(
     t.same([...ada.problems, ...grace.problems], [], 'no error in either page')
   }
 )
+
+t.test('Cancel run stops the run on the server: RUN_ERROR cancelled, shown as cancelled, and the question goes', { skip }, async (t) => {
+  const { app, origin } = await start(t, 300)
+  const { page, problems } = await open(t, origin, '/?user=barbara')
+  await page.click('#start')
+  await page.locator('.timeline .thought').first().waitFor()
+  const threadId = (await page.textContent('#run-id')) as string
+  await page.locator('#cancel:not([hidden])').waitFor()
+  await page.click('#cancel')
+  await page.locator('#run-status[data-status="cancelled"]').waitFor()
+  t.match(await page.textContent('.notice[data-severity="error"]'), /The run ended: the run was cancelled \(cancelled\)/)
+  t.ok(await page.locator('#cancel').isHidden(), 'the button goes once the run ended')
+  const list = await emitted(app, threadId)
+  t.equal(list.at(-1)?.split(' ')[1], 'RUN_ERROR', 'the run ended with RUN_ERROR on the server')
+  t.notOk(
+    list.some((line) => line.endsWith(' RUN_FINISHED')),
+    'and not with RUN_FINISHED'
+  )
+  t.same(await shown(page), list, 'the page shows every event, once, in order')
+  t.same(problems, [], 'no error in the page')
+})

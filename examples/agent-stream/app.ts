@@ -96,9 +96,15 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
   const shutdown = new AbortController()
   app.addHook('onClose', async () => shutdown.abort())
 
-  app.realtime.agui.route(AGENT_PATH, (input, run, signal) =>
-    simulateRun({ input, run, stepMs, signal: AbortSignal.any([signal, shutdown.signal]), log: app.log })
-  )
+  app.realtime.agui.route(AGENT_PATH, (input, run, signal) => {
+    // Stops on a cancel of the run or on shutdown, whichever comes first (AbortSignal.any needs Node 20.3).
+    const stop = new AbortController()
+    for (const cause of [signal, shutdown.signal]) {
+      if (cause.aborted) stop.abort()
+      else cause.addEventListener('abort', () => stop.abort(), { once: true })
+    }
+    return simulateRun({ input, run, stepMs, signal: stop.signal, log: app.log })
+  })
 
   // Development only: hands out a token for any user name. A real app signs tokens after a login.
   app.get<{ Querystring: { user: string } }>('/dev/token', { schema: { querystring: tokenQuery } }, async (request) => {
