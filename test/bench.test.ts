@@ -34,3 +34,32 @@ t.test('bench/bundle-size.ts --json measures our client, our React entry, socket
   const [ours, , ...peers] = results as [Result, Result, ...Result[]]
   for (const peer of peers) t.ok(ours.gzip < peer.gzip, `our gzip ${ours.gzip} < ${peer.name}'s ${peer.gzip}`)
 })
+
+t.test('bench/memory-pin.ts measures every hostile pattern against a server of its own, scaled down', async (t) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'bench/memory-pin.ts', '--connections', '3', '--dry'],
+    {
+      cwd: root,
+      encoding: 'utf8'
+    }
+  )
+  const rows = stdout.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| pattern') && !line.startsWith('| ---'))
+  t.same(
+    rows.map((row) => row.split(' | ')[0]?.slice(2)),
+    [
+      'an idle authenticated connection',
+      'an unfinished message in 63 fragments of 1 KiB',
+      'one frame of 64 KiB, all but its last byte',
+      '40 subscribes waiting on an authorize that hangs',
+      'a reader that never reads, its room streaming 3,000 events of 1 KiB (peak, before GC)'
+    ]
+  )
+  for (const line of rows)
+    t.match(
+      line,
+      /\| -?[\d,]+ B \| -?[\d,]+ B \| -?[\d,]+ B \| (—|-?[\d.]+) \| -?[\d,]+ B \| \d+ of 3 \|/,
+      'bytes sent, memory per connection, beyond idle, per byte, per user, open'
+    )
+  t.match(rows[1], /\| 3 of 3 \|/, 'the fragmented messages are held, not refused, below the limits')
+})
