@@ -221,6 +221,18 @@ t.test('a client cancel reaches a streaming run: each append answers cancelled, 
   t.equal((await call(app, 'GET', '/runs?room=workflow:c&runId=run-1')).status, 404, 'the run ended with its stream')
 })
 
+t.test('a stream in a run registered before it leaves the run registered when it ends, until its DELETE', async (t) => {
+  const app = await api(t)
+  t.equal((await call(app, 'POST', '/runs', { room: 'workflow:r', runId: 'run-2' })).status, 201)
+  const { body: opened } = await call(app, 'POST', '/streams', { room: 'workflow:r', ...thought(''), runId: 'run-2' })
+  t.match((await call(app, 'POST', `/streams/${opened.id}/end`)).body, { cancelled: false })
+  t.match((await call(app, 'GET', '/runs?room=workflow:r&runId=run-2')).body, { cancelled: false }, 'the run outlived its stream')
+  await app.realtime.cancel({ room: 'workflow:r', runId: 'run-2' })
+  t.match((await call(app, 'GET', '/runs?room=workflow:r&runId=run-2')).body, { cancelled: true }, 'and can still be cancelled')
+  t.equal((await call(app, 'DELETE', '/runs?room=workflow:r&runId=run-2')).status, 204)
+  t.equal((await call(app, 'GET', '/runs?room=workflow:r&runId=run-2')).status, 404, 'gone once deleted')
+})
+
 t.test('a run registered over HTTP is long-polled, cancelled by the server API, and ended', async (t) => {
   const app = await api(t)
   const reg = await call(app, 'POST', '/runs', { room: 'workflow:r', runId: 'r9' })

@@ -11,38 +11,16 @@ Each step prints one JSON line, so a supervisor (or a test) can follow it.
 import json
 import os
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
-API = os.environ.get("REALTIME_API", "http://127.0.0.1:3000/ws/api")
-KEY = os.environ["REALTIME_KEY"]
+from realtime_api import Api
+
+API = Api(os.environ.get("REALTIME_API", "http://127.0.0.1:3000/ws/api"), os.environ["REALTIME_KEY"])
 ROOM = os.environ.get("ROOM", "workflow:42")
 RUN = os.environ.get("RUN_ID", "run-1")
 EVENTS = int(os.environ.get("EVENTS", "1000"))
 TOKENS = int(os.environ.get("TOKENS", "2000"))
-
-
-def call(method, path, body=None, headers=None):
-    """One request to the server API; waits out a 429 and raises with the API's error code on other errors."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(API + path, data=data, method=method)
-    request.add_header("Authorization", "Bearer " + KEY)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    for name, value in (headers or {}).items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            text = response.read()
-            return json.loads(text) if text else None
-    except urllib.error.HTTPError as error:
-        if error.code == 429:
-            time.sleep(float(error.headers.get("Retry-After", "1")))
-            return call(method, path, body, headers)
-        problem = json.loads(error.read() or b"{}")
-        raise RuntimeError(f"{method} {path}: {error.code} {problem.get('code')} {problem.get('message')}") from None
+call = API.call
 
 
 def say(step, **fields):

@@ -24,6 +24,8 @@ interface Stream {
   readonly handle: StreamHandle
   readonly room: string
   readonly run: Run | undefined
+  /** Whether the stream made its run: one registered before (`POST /runs`) outlives the stream, until its DELETE. */
+  readonly ownsRun: boolean
   idle: NodeJS.Timeout
 }
 
@@ -166,7 +168,7 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
     try {
       return await viaAdapter(stream.handle.end())
     } finally {
-      if (stream.run !== undefined) end(stream.run)
+      if (stream.run !== undefined && stream.ownsRun) end(stream.run)
     }
   }
   app.post(`${base}/streams`, async (request, reply) => {
@@ -182,11 +184,13 @@ export function agentRoutes(app: FastifyInstance, ctx: ServerApiContext, base: s
       )
     }
     const handle = api.stream(body.room, { type: body.type, data: body.data } as never, { field, window: body.window })
+    const ownsRun = body.runId !== undefined && !runs.has(runKey(body.room, body.runId))
     const run = body.runId === undefined ? undefined : register(body.room, body.runId)
     const stream: Stream = {
       handle,
       room: body.room,
       run,
+      ownsRun,
       idle: idleTimer(() =>
         detach(hub.log, 'realtime idle stream could not be ended', { stream: handle.id, room: body.room }, finishStream(handle.id, stream))
       )
