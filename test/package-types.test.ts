@@ -65,9 +65,9 @@ interface Snippet {
   code: string
 }
 
-/** The README's ```ts blocks. A line the README marks `// compile error` must be one: it becomes @ts-expect-error. */
-function readmeSnippets(): Snippet[] {
-  const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n')
+/** A page's ```ts blocks. A line the page marks `// compile error` must be one: it becomes @ts-expect-error. */
+function snippetsOf(page: string): Snippet[] {
+  const lines = readFileSync(join(root, page), 'utf8').split('\n')
   const snippets: Snippet[] = []
   let current: Snippet | undefined
   lines.forEach((text, i) => {
@@ -97,13 +97,19 @@ for (const entry of entries) {
   where.set(file, `the entry ${entry}`)
 }
 where.set(join(dir, 'published.ts'), 'test/types/published.ts')
-readmeSnippets().forEach((snippet, i) => {
-  const file = join(dir, 'readme', `snippet-${i + 1}.ts`)
-  mkdirSync(join(file, '..'), { recursive: true })
-  // `export {}` makes every snippet a module, so top-level await is allowed and its names are its own.
-  writeFileSync(file, `${snippet.code}export {}\n`)
-  where.set(file, `README.md:${snippet.line}`)
-})
+// The README's snippets, and the migration guide's: every block of both compiles, so neither can rot.
+for (const [page, folder] of [
+  ['README.md', 'readme'],
+  ['docs/MIGRATING.md', 'migrating']
+] as const) {
+  snippetsOf(page).forEach((snippet, i) => {
+    const file = join(dir, folder, `snippet-${i + 1}.ts`)
+    mkdirSync(join(file, '..'), { recursive: true })
+    // `export {}` makes every snippet a module, so top-level await is allowed and its names are its own.
+    writeFileSync(file, `${snippet.code}export {}\n`)
+    where.set(file, `${page}:${snippet.line}`)
+  })
+}
 
 /** One program per mode: the README's snippets are one app's code, and its registry (snippet 2) is the app's. */
 function diagnose(options: ts.CompilerOptions): string[] {
