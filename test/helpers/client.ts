@@ -57,3 +57,35 @@ export async function scriptedServer(
   const { port } = server.address() as { port: number }
   return { url: `ws://127.0.0.1:${port}/ws`, connections: () => connections }
 }
+
+/** What a client saw of one room: every seq, the gaps between them, and each `subscribed`. */
+export interface RoomWatch {
+  readonly seqs: number[]
+  /** Events whose seq did not follow the one before, with no `subscribed` between: silent gaps. */
+  gaps: number
+  subscribed: number
+  /** `subscribed` answers after the first that said `recovered: false`. */
+  notRecovered: number
+}
+
+/** Subscribes `client` to `room` and keeps a `RoomWatch` of it. A `recovered: false` restarts the count from its seq. */
+export function watchRoom(client: RealtimeClient<AgentEvents, EventRegistry>, room: string): RoomWatch {
+  const watch: RoomWatch = { seqs: [], gaps: 0, subscribed: 0, notRecovered: 0 }
+  let last = 0
+  client.subscribe(
+    room,
+    (e) => {
+      if (e.seq !== last + 1) watch.gaps++
+      last = e.seq as number
+      watch.seqs.push(last)
+    },
+    {
+      onSubscribed: (info) => {
+        watch.subscribed++
+        if (!info.recovered && watch.subscribed > 1) watch.notRecovered++
+        if (!info.recovered) last = info.seq
+      }
+    }
+  )
+  return watch
+}

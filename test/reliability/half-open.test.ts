@@ -1,37 +1,16 @@
 // Reliability 9: a TCP proxy on the loopback that black-holes a connection in both directions.
-import { createServer, Socket as NetSocket, type Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import t from 'tap'
 import { sdk, until } from '../helpers/client.js'
 import { buildApp, sign } from '../helpers/index.js'
+import { type ProxyPair, tcpProxy } from '../helpers/proxy.js'
 
 t.test('a black-holed connection is reaped by the server and replaced by the client', async (t) => {
   const interval = 100
   const timeout = 100
   const app = await buildApp(t, { authorize: () => true, heartbeat: { interval, timeout } })
   const upstream = (app.server.address() as { port: number }).port
-  const pairs: Array<{ client: Socket; server: Socket; holed: boolean }> = []
-  const proxy = createServer((client) => {
-    const server = new NetSocket()
-    const pair = { client, server, holed: false }
-    pairs.push(pair)
-    server.connect(upstream, '127.0.0.1')
-    client.on('data', (d: Buffer) => pair.holed || server.write(d))
-    server.on('data', (d: Buffer) => pair.holed || client.write(d))
-    client.on('error', () => {})
-    server.on('error', () => {})
-    client.on('close', () => server.destroy())
-    server.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    for (const p of pairs) {
-      p.client.destroy()
-      p.server.destroy()
-    }
-    proxy.close()
-  })
-  const port = (proxy.address() as { port: number }).port
+  const { port, pairs } = await tcpProxy(t, upstream)
   const client = sdk(t, `ws://127.0.0.1:${port}/ws`, { token: sign('alice'), heartbeatTimeout: 100 })
   const states: string[] = []
   client.onStateChange((s) => states.push(s))
@@ -39,7 +18,7 @@ t.test('a black-holed connection is reaped by the server and replaced by the cli
   await until(() => app.realtime.stats().subscriptions === 1 && client.state === 'open', 30_000, 'the client to subscribe')
   const first = client.connectionId
   // The pair carrying the client's current socket (the last one, should a loaded machine have made it reconnect already).
-  const holed = pairs[pairs.length - 1] as { holed: boolean }
+  const holed = pairs[pairs.length - 1] as ProxyPair
   // The reaping bound holds for the server's timers; a loaded machine delays them, so the bound grows by the event-loop
   // lag measured meanwhile (the ping, the reaping timer and the poll below each wait at most that much longer).
   const lag = monitorEventLoopDelay({ resolution: 10 })

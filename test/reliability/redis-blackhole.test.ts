@@ -2,14 +2,14 @@
 // reach Redis through a TCP proxy the test controls; a third, on a path that stays up, publishes all along. When the
 // hole opens, the proxy drops every byte of every connection through it, for good, as a NAT or load balancer that
 // forgot them would: only connections opened after the hole closes work again.
-import { createServer, Socket as NetSocket, type Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { redisAdapter } from '../../src/adapters/redis.js'
-import { sdk, until } from '../helpers/client.js'
+import { sdk, until, watchRoom } from '../helpers/client.js'
 import { buildApp, catchUncaught, logCapture, sign } from '../helpers/index.js'
+import { tcpProxy } from '../helpers/proxy.js'
 import { requireRedis, startRedis } from '../helpers/redis.js'
 
 const skip = requireRedis(t)
@@ -19,48 +19,13 @@ const HOLE_MS = 20_000
 const COMMAND_TIMEOUT = 500
 const PING_INTERVAL = 250
 
-/** A TCP proxy to `port` whose `hole()` silences every connection through it, and every one opened until `mend()`. */
-async function blackHoleProxy(port: number) {
-  const pairs: Array<{ client: Socket; server: Socket; dead: boolean }> = []
-  let holed = false
-  const proxy = createServer((client) => {
-    const server = new NetSocket()
-    const pair = { client, server, dead: holed }
-    pairs.push(pair)
-    server.connect(port, '127.0.0.1')
-    client.on('data', (d: Buffer) => pair.dead || server.write(d))
-    server.on('data', (d: Buffer) => pair.dead || client.write(d))
-    for (const socket of [client, server]) socket.on('error', () => {})
-    client.on('close', () => server.destroy())
-    server.on('close', () => client.destroy())
-  })
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `redis://127.0.0.1:${(proxy.address() as { port: number }).port}`,
-    hole() {
-      holed = true
-      for (const pair of pairs) pair.dead = true
-    },
-    mend() {
-      holed = false
-    },
-    close() {
-      for (const pair of pairs) {
-        pair.client.destroy()
-        pair.server.destroy()
-      }
-      proxy.close()
-    }
-  }
-}
-
 t.test(
   'Redis silent for 20 s: emits fail within commandTimeout, nothing crashes, every client ends with every event',
   { skip },
   async (t) => {
     const redis = await startRedis(t)
-    const proxy = await blackHoleProxy(Number(new URL(redis.url).port))
-    t.teardown(() => proxy.close())
+    const proxy = await tcpProxy(t, Number(new URL(redis.url).port))
+    const proxied = `redis://127.0.0.1:${proxy.port}`
     const uncaught = catchUncaught(t)
     const history = { size: 1000, ttl: 120_000 }
     const behind: FastifyInstance[] = []
@@ -69,7 +34,7 @@ t.test(
       const log = logCapture('warn')
       logs.push(log)
       const adapter = redisAdapter({
-        url: proxy.url,
+        url: proxied,
         keyPrefix: redis.prefix,
         commandTimeout: COMMAND_TIMEOUT,
         pingInterval: PING_INTERVAL
@@ -83,26 +48,9 @@ t.test(
       adapter: redisAdapter({ url: redis.url, keyPrefix: redis.prefix })
     })
 
-    const watches = Array.from({ length: CLIENTS }, (_, i) => {
-      const w = { seqs: [] as number[], gaps: 0, subscribed: 0, notRecovered: 0 }
-      let last = 0
-      sdk(t, behind[i % 2] as FastifyInstance, { token: sign(`u${i}`) }).subscribe(
-        ROOM,
-        (e) => {
-          if (e.seq !== last + 1) w.gaps++
-          last = e.seq as number
-          w.seqs.push(last)
-        },
-        {
-          onSubscribed: (info) => {
-            w.subscribed++
-            if (!info.recovered && w.subscribed > 1) w.notRecovered++
-            if (!info.recovered) last = info.seq
-          }
-        }
-      )
-      return w
-    })
+    const watches = Array.from({ length: CLIENTS }, (_, i) =>
+      watchRoom(sdk(t, behind[i % 2] as FastifyInstance, { token: sign(`u${i}`) }), ROOM)
+    )
     await until(() => watches.every((w) => w.subscribed === 1), 5000, 'every client subscribed')
     let published = 0
     const publish = async () => {

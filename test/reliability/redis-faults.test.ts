@@ -4,21 +4,13 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { redisAdapter } from '../../src/adapters/redis.js'
-import { sdk, until } from '../helpers/client.js'
+import { sdk, until, watchRoom } from '../helpers/client.js'
 import { buildApp, catchUncaught, sign } from '../helpers/index.js'
 import { ownRedisUnavailable, type RedisServer, requireRedis, startRedis } from '../helpers/redis.js'
 
 const skip = requireRedis(t, ownRedisUnavailable())
 const ROOM = 'workflow:faults'
 const CLIENTS = 10
-
-interface Watch {
-  /** Events seen, and the runs of seq between two `subscribed`. */
-  seqs: number[]
-  gaps: number
-  notRecovered: number
-  subscribed: number
-}
 
 async function setUp(t: Test, redis: RedisServer) {
   const uncaught = catchUncaught(t)
@@ -28,28 +20,9 @@ async function setUp(t: Test, redis: RedisServer) {
       await buildApp(t, { authorize: () => true, adapter: redisAdapter({ url: redis.url, keyPrefix: redis.prefix, commandTimeout: 3000 }) })
     )
   }
-  const watches: Watch[] = []
-  for (let i = 0; i < CLIENTS; i++) {
-    const w: Watch = { seqs: [], gaps: 0, notRecovered: 0, subscribed: 0 }
-    let last = 0
-    const client = sdk(t, apps[i % 2] as FastifyInstance, { token: sign(`u${i}`) })
-    client.subscribe(
-      ROOM,
-      (e) => {
-        if (e.seq !== last + 1) w.gaps++
-        last = e.seq as number
-        w.seqs.push(last)
-      },
-      {
-        onSubscribed: (info) => {
-          w.subscribed++
-          if (!info.recovered && w.subscribed > 1) w.notRecovered++
-          if (!info.recovered) last = info.seq
-        }
-      }
-    )
-    watches.push(w)
-  }
+  const watches = Array.from({ length: CLIENTS }, (_, i) =>
+    watchRoom(sdk(t, apps[i % 2] as FastifyInstance, { token: sign(`u${i}`) }), ROOM)
+  )
   await until(() => watches.every((w) => w.subscribed === 1), 5000, 'every client subscribed')
   return { apps, watches, uncaught }
 }
