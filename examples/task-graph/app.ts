@@ -47,6 +47,8 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     events: agentEvents,
     jwt: { secret },
     adapter: memoryAdapter(),
+    // Frames that wait together during a burst (a node finishing, the next ones starting) go out as one.
+    batch: true,
     history: { rooms: (room) => (GRAPH_ROOM.test(room) ? GRAPH_HISTORY : undefined) },
     ...(options.origins === undefined ? {} : { cors: { origin: [...options.origins] } }),
     // A real app checks that the user may see the graph. Here any signed-in user may watch and answer any graph; only
@@ -104,7 +106,7 @@ const files = {
 } as const
 
 /** Everything the page loads comes from this server, the WebSocket and the SSE stream too. */
-const CSP = "default-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /** Serves the page at `/`; the files are read once, so a missing client build fails the start with a hint. */
 async function registerPage(app: FastifyInstance): Promise<void> {

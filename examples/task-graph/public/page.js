@@ -52,10 +52,11 @@ $('start-form').addEventListener('submit', async (ev) => {
   ev.preventDefault()
   const graphId = `g-${crypto.getRandomValues(new Uint32Array(1))[0].toString(16).padStart(8, '0')}`
   history.replaceState(null, '', `${location.search}#${graphId}`)
-  // Subscribed first: the graph's first changes reach this page as patches too.
-  open(graphId)
+  // Subscribed first, so that the graph reaches this page as patches from its first version on.
+  const subscribed = open(graphId)
   $('start-error').hidden = true
   try {
+    await subscribed
     const goal = $('goal').value.trim()
     await client.send('graph:start', { graphId, goal, answerWithinS: Number($('answer-within').value) })
   } catch (err) {
@@ -64,6 +65,7 @@ $('start-form').addEventListener('submit', async (ev) => {
   }
 })
 
+/** Follows a graph; resolves once its state room answered the first subscribe. */
 function open(graphId) {
   graph?.live.unsubscribe()
   graph?.events.unsubscribe()
@@ -74,17 +76,31 @@ function open(graphId) {
   graph = current
   const wire = { whole: 0, patches: 0, patchBytes: 0 }
   // The graph: the whole value when subscribing (or after a gap), then each change as the JSON Patch that made it.
-  current.live = client.liveState(`graph:${graphId}`, (value, ops) => {
-    if (current !== graph) return
-    if (ops === undefined) wire.whole++
-    else {
-      wire.patches++
-      wire.patchBytes += bytes(JSON.stringify(ops))
-    }
-    current.value = value
-    drawWire(wire, value)
-    drawGraph(value)
+  let subscribed
+  const first = new Promise((resolve) => {
+    subscribed = resolve
   })
+  current.live = client.liveState(
+    `graph:${graphId}`,
+    (value, ops) => {
+      if (current !== graph) return
+      if (ops === undefined) wire.whole++
+      else {
+        wire.patches++
+        wire.patchBytes += bytes(JSON.stringify(ops))
+      }
+      current.value = value
+      drawWire(wire, value)
+      drawGraph(value)
+    },
+    {
+      onSubscribed: () => subscribed(),
+      onError: (err) => {
+        logLine('error', `graph:${graphId}: ${err.code}: ${err.message}`)
+        subscribed()
+      }
+    }
+  )
   // The event log. A page that arrives after the first events (a reload, a shared link) replays the room from its start.
   const subscribe = (from) => {
     current.events = client.subscribe(current.room, (event) => current === graph && logEvent(event), {
@@ -98,6 +114,7 @@ function open(graphId) {
     })
   }
   subscribe({})
+  return first
 }
 
 function drawWire(wire, value) {
