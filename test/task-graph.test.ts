@@ -96,11 +96,17 @@ async function held(page: Page): Promise<unknown> {
   return JSON.parse((await page.textContent('#raw')) as string)
 }
 
+/** What the tests read of the server's graph. */
+interface ServerGraph {
+  nodes: Record<string, unknown>
+  review?: { status: string; deadline: string }
+}
+
 /** The graph as the server holds it (`app.realtime.state(room).get()` behind a dev route). */
-async function onServer(base: string, id: string): Promise<{ version: number; value: { nodes: Record<string, unknown> } }> {
+async function onServer(base: string, id: string): Promise<{ version: number; value: ServerGraph }> {
   const res = await fetch(`${base}/dev/graphs/${id}`)
   if (!res.ok) throw new Error(`GET /dev/graphs/${id} answered ${res.status}`)
-  return (await res.json()) as { version: number; value: { nodes: Record<string, unknown> } }
+  return (await res.json()) as { version: number; value: ServerGraph }
 }
 
 async function wire(page: Page): Promise<{ whole: number; patches: number }> {
@@ -205,7 +211,7 @@ t.test(
     )
     const server = await onServer(base, id)
     t.same(await held(page), server.value, "the page's graph equals the server's")
-    t.equal((server.value as { review?: { status: string } }).review?.status, 'answered')
+    t.equal(server.value.review?.status, 'answered')
     const counted = await wire(page)
     t.equal(counted.whole, 0, 'no whole value after the first')
     t.ok(counted.patches >= 40, `${counted.patches} patches over SSE`)
@@ -234,11 +240,11 @@ t.test(
     t.equal(after.whole, 1, 'the reloaded page got the graph whole once, in subscribed')
 
     await page.locator('#review[data-state="open"]').waitFor()
-      await page.click('#review button[data-option="approve"]')
+    await page.click('#review button[data-option="approve"]')
     await page.locator('#graph-status[data-status="done"]').waitFor()
     const counted = await wire(page)
     t.equal(counted.whole, 1, 'still whole only once')
-  t.ok(counted.patches > after.patches, 'then patches')
+    t.ok(counted.patches > after.patches, 'then patches')
     t.ok(counted.patches >= 20, `${counted.patches} patches after the reload`)
     t.same(await held(page), (await onServer(base, id)).value, "the page's graph equals the server's")
     const log = await logged(page)
@@ -268,7 +274,7 @@ t.test('a review nobody answers times out: the planner goes on with the default,
     'the run went on to done'
   )
   const server = await onServer(base, id)
-  t.same((server.value as { review?: unknown }).review, {
+  t.same(server.value.review, {
     requestId: `${id}-review`,
     text: 'The outline is ready. Approve it, or add a section on risks first?',
     options: [
@@ -276,7 +282,7 @@ t.test('a review nobody answers times out: the planner goes on with the default,
       { id: 'risks', label: 'Add a risks section' }
     ],
     fallback: 'approve',
-    deadline: (server.value as { review: { deadline: string } }).review.deadline,
+    deadline: server.value.review?.deadline,
     status: 'timeout',
     answer: 'approve'
   })
