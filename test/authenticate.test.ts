@@ -114,6 +114,15 @@ t.test('a JWT in a cookie connects from an allowed page; a wrong cookie is 401, 
   t.equal(none.body.message, 'Origin (none: a cookie token needs one) is not allowed')
   const header = await connect(app, 'erin')
   t.equal(header.ready.data.userId, 'erin', 'a header token still works without an Origin')
+  // The client's plain GET that finds out why upgrades fail: same-origin, so the browser sends no Origin, only
+  // Sec-Fetch-Site. Its answer must be the token's, not the missing Origin's.
+  const address = app.server.address() as { port: number }
+  const ask = (cookie: string, site: string) =>
+    fetch(`http://127.0.0.1:${address.port}/ws`, { headers: { cookie, 'sec-fetch-site': site } })
+  const expired = await ask('token=not-a-jwt', 'same-origin')
+  t.equal(expired.status, 401, 'a bad cookie token seen from the same origin is a 401')
+  t.equal((await expired.json()).message, 'Malformed token')
+  t.equal((await ask(good, 'cross-site')).status, 403, 'from another site, still a 403')
 })
 
 t.test('an app that registered @fastify/cookie and @fastify/jwt keeps them; jwt.cookie alone names the cookie', async (t) => {

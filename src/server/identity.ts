@@ -26,7 +26,9 @@ export function createIdentify(opts: ResolvedOptions, verify: Verifier) {
     if (hook !== undefined) return authenticated(request, await runHook(hook, request, opts.hookTimeout))
     const { token, cookie } = takeToken(request, protocols, opts)
     // A cookie goes with every request the browser makes to us, whichever page asks: only an allowed page may use it.
-    if (cookie && request.headers.origin === undefined) {
+    // A browser names the page with Origin, except on a same-origin GET (the client's request to learn why an upgrade
+    // failed), which it marks with Sec-Fetch-Site instead, a header no page can set.
+    if (cookie && request.headers.origin === undefined && request.headers['sec-fetch-site'] !== 'same-origin') {
       request.log.info('realtime upgrade refused: a cookie token needs an Origin')
       throw Object.assign(new FST_REALTIME_FORBIDDEN_ORIGIN('(none: a cookie token needs one)'), { label: 'origin' })
     }
