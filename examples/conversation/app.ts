@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import realtime, { defineEvents, defineMessages, RealtimeError, Type } from '../../src/index.js'
+import realtime, { defineEvents, defineMessages, type RealtimeApi, RealtimeError, Type } from '../../src/index.js'
 import { assistantReply, tokens } from './assistant.js'
 import { type Conversation, Conversations, conversationRoom, summary } from './conversations.js'
 import { registerPage } from './page.js'
@@ -72,16 +72,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     history: { size: 500, ttl: 30 * 60_000 }
   })
 
+  // Typed by this app's registry. An app declares it once for `app.realtime` (README "Typed events"); this repository
+  // holds several examples and the tests, which would all see that declaration, so the example names it here.
+  const rt = app.realtime as unknown as RealtimeApi<typeof events>
+
   // Replies still streaming when the app closes stop at their next token.
   const shutdown = new AbortController()
   app.addHook('onClose', async () => shutdown.abort())
 
-  app.realtime.handle('message:send', messages['message:send'], async ({ data, user }) => {
+  rt.handle('message:send', messages['message:send'], async ({ data, user }) => {
     const conversation = conversations.get(data.conversationId)
     if (!conversations.canAccess(user.sub, conversation)) throw new RealtimeError('forbidden', 'not your conversation')
     const message = { id: newId(), author: user.sub, text: data.text, ts: new Date().toISOString() }
     conversation.messages.push(message)
-    await app.realtime.emit(conversationRoom(conversation.id), { type: 'message', data: message })
+    await rt.emit(conversationRoom(conversation.id), { type: 'message', data: message })
     void reply(conversation, data.text).catch((err) => app.log.error({ err }, 'the assistant failed'))
     return { id: message.id }
   })
@@ -89,7 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   /** Streams the assistant's reply into the room, then keeps it with the conversation. */
   async function reply(conversation: Conversation, text: string): Promise<void> {
     const id = newId()
-    const stream = app.realtime.stream(conversationRoom(conversation.id), { type: 'assistant', data: { id, text: '' } }, { field: 'text' })
+    const stream = rt.stream(conversationRoom(conversation.id), { type: 'assistant', data: { id, text: '' } }, { field: 'text' })
     for (const token of tokens(assistantReply(text))) {
       await new Promise((resolve) => setTimeout(resolve, tokenMs))
       if (shutdown.signal.aborted) return
@@ -99,13 +103,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await stream.end()
   }
 
-  /** The signed-in user of an HTTP request, from the same cookie the WebSocket reads; 401 without a valid one. */
-  function signedIn(request: FastifyRequest): string {
+  /** The signed-in user of an HTTP request, from the same cookie the WebSocket reads. */
+  function userOf(request: FastifyRequest): string | undefined {
     const token = request.cookies[COOKIE]
     try {
-      if (token !== undefined) return app.jwt.verify<{ sub: string }>(token).sub
-    } catch {}
-    throw Object.assign(new Error('sign in first (POST /login)'), { statusCode: 401 })
+      return token === undefined ? undefined : app.jwt.verify<{ sub: string }>(token).sub
+    } catch {
+      return undefined
+    }
+  }
+
+  /** The same, for the routes that need one: 401 without a valid cookie. */
+  function signedIn(request: FastifyRequest): string {
+    const user = userOf(request)
+    if (user === undefined) throw Object.assign(new Error('sign in first (POST /login)'), { statusCode: 401 })
+    return user
   }
 
   // Development sign-in: any name, no password. A real app checks a password or an identity provider here.
@@ -119,7 +131,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.post('/logout', async (_request, reply) => reply.clearCookie(COOKIE, { path: '/' }).code(204).send())
 
-  app.get('/me', async (request) => ({ user: signedIn(request) }))
+  // Who the cookie says is signed in (`null`: nobody), for the page, which cannot read the cookie.
+  app.get('/me', async (request) => ({ user: userOf(request) ?? null }))
 
   app.get('/conversations', async (request) => ({ conversations: conversations.listFor(signedIn(request)).map(summary) }))
 

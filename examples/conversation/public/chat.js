@@ -42,8 +42,8 @@ async function api(method, path, body) {
 // Signing in: POST /login sets the cookie; GET /me tells whether one is already set.
 
 async function start() {
-  const res = await fetch('/me')
-  if (res.ok) return enter((await res.json()).user)
+  const { user } = await api('GET', '/me')
+  if (user !== null) return enter(user)
   $('login').hidden = false
   $('name').focus()
 }
@@ -224,7 +224,8 @@ function bubble(id, author, text, state) {
 function drawMessage(m) {
   if (byId(m.id)) return
   const pending =
-    m.author === me && [...document.querySelectorAll('#messages li[data-state="sending"]:not([data-id])')].find((li) => li.textContent.endsWith(m.text))
+    m.author === me &&
+    [...document.querySelectorAll('#messages li[data-state="sending"]:not([data-id])')].find((li) => li.textContent.endsWith(m.text))
   if (pending) pending.dataset.id = m.id
   else $('messages').append(bubble(m.id, m.author, m.text, 'sent'))
 }
@@ -310,8 +311,7 @@ function stoppedTyping(user) {
 
 function drawTyping() {
   const names = [...(current?.typers.keys() ?? [])]
-  $('typing').textContent =
-    names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : `${names.join(' and ')} are typing…`
+  $('typing').textContent = names.length === 0 ? '' : names.length === 1 ? `${names[0]} is typing…` : `${names.join(' and ')} are typing…`
 }
 
 start()
