@@ -257,3 +257,28 @@ t.test(
     t.equal(await stopServer(server), 0)
   }
 )
+
+t.test(
+  'after a restart with another secret, Reconnect is refused and the page says so, then offers to sign in again',
+  { skip },
+  async (t) => {
+    let server = await startServer(t, { JWT_SECRET: 'the-secret-before' })
+    const port = new URL(server.url).port
+    const { page } = await signIn(t, server.url, 'ada', '/?retryDelay=100')
+    t.equal(await stopServer(server), 0)
+    await page.locator('#gave-up:not([hidden])').waitFor()
+
+    server = await startServer(t, { JWT_SECRET: 'the-secret-after', PORT: port })
+    await page.click('#reconnect')
+    await page.locator('#gave-up:not([hidden])').waitFor()
+    // The upgrade itself is refused with 401 (the cookie's signature). The client then asks the endpoint with a plain
+    // GET to learn why, and a same-origin GET carries no Origin, which a cookie token needs: that answer is a 403.
+    t.match(await page.textContent('#gave-up-text'), /^The server refused the connection \(HTTP 40[13]: .+\)\. Sign out and in again\.$/)
+    t.equal(await page.getAttribute('#badge', 'data-state'), 'closed')
+
+    await page.click('#logout')
+    await page.locator('#login:not([hidden])').waitFor()
+    t.pass('signing out shows the sign-in form again')
+    t.equal(await stopServer(server), 0)
+  }
+)

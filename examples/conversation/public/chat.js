@@ -111,8 +111,11 @@ function connect() {
 }
 
 function gaveUp() {
-  const why = lastError === undefined ? '' : ` (${lastError.reason})`
-  $('gave-up-text').textContent = `Lost the connection to the server: gave up after ${ATTEMPTS} attempts${why}.`
+  // A refusal (HTTP 401 or 403 on the upgrade) ends the attempts at once: say so rather than count them.
+  $('gave-up-text').textContent =
+    lastError?.kind === 'refused'
+      ? `The server refused the connection (HTTP ${lastError.status}: ${lastError.reason}). Sign out and in again.`
+      : `Lost the connection to the server: gave up after ${ATTEMPTS} attempts${lastError === undefined ? '' : ` (${lastError.reason})`}.`
   $('gave-up').hidden = false
 }
 
