@@ -12,6 +12,6 @@ function walk(dir) {
 }
 
 const files = walk('src')
-const outside = /(^|[/\\])test[/\\](package|example|bench|bench-cluster|bench-server|dashboard|emitter-worker)\.test\.ts$/
+const outside = /(^|[/\\])test[/\\](package|example|bench|bench-cluster|bench-server|dashboard|conversation|emitter-worker)\.test\.ts$/
 
 export default (testFile) => (outside.test(testFile) ? null : files)
