@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { aguiEvents, aguiRoom } from '../../src/ag-ui/index.js'
 import realtime, { memoryAdapter } from '../../src/index.js'
-import { registerDashboard } from './dashboard.js'
+import { servePage } from '../shared/page.js'
 import { simulateRun } from './run.js'
 
 export interface AppOptions {
@@ -137,6 +137,6 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     return reply.code(204).send()
   })
 
-  await registerDashboard(app)
+  await servePage(app, new URL('./public/', import.meta.url), ['index.html', 'dashboard.css', 'dashboard.js'], 'example')
   return app
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import realtime, { defineEvents, defineMessages, type RealtimeApi, RealtimeError, Type } from '../../src/index.js'
+import { servePage } from '../shared/page.js'
 import { assistantReply, tokens } from './assistant.js'
 import { type Conversation, Conversations, conversationRoom, summary } from './conversations.js'
-import { registerPage } from './page.js'
 
 export interface AppOptions {
   /** JWT secret. Default: `JWT_SECRET`, else a random one made at start (the sign-ins then die with the process). */
@@ -156,6 +156,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   )
 
-  await registerPage(app)
+  await servePage(app, new URL('./public/', import.meta.url), ['index.html', 'chat.css', 'chat.js'], 'example:conversation')
   return app
 }

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import Fastify from 'fastify'
 import realtime, { Type, userRoom } from '../../src/index.js'
+import { stopOnSignals } from '../shared/page.js'
 
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
@@ -66,9 +67,4 @@ python-agent example listening on ${base}
 Send graph:run { graphId } to start an execution; watch execution:<id>, graph:<id> and user:<you>.
 `)
 
-process.once('SIGTERM', () => {
-  app.close().then(() => process.exit(0))
-})
-process.once('SIGINT', () => {
-  app.close().then(() => process.exit(0))
-})
+stopOnSignals(app)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import realtime, { agentEvents, memoryAdapter, RealtimeError, Type } from '../../src/index.js'
+import { servePage } from '../shared/page.js'
 import { eventsRoom, graphRoom, runPlan } from './planner.js'
 
 export interface AppOptions {
@@ -93,32 +93,6 @@ export async function buildApp(options: AppOptions = {}): Promise<FastifyInstanc
     return { version: state.version, value }
   })
 
-  await registerPage(app)
+  await servePage(app, new URL('./public/', import.meta.url), ['index.html', 'page.css', 'page.js'], 'example:task-graph')
   return app
-}
-
-/** The page's own files, and the client from the package build: no framework, no CDN. */
-const files = {
-  '/': { url: new URL('./public/index.html', import.meta.url), type: 'text/html; charset=utf-8' },
-  '/page.css': { url: new URL('./public/page.css', import.meta.url), type: 'text/css; charset=utf-8' },
-  '/page.js': { url: new URL('./public/page.js', import.meta.url), type: 'text/javascript; charset=utf-8' },
-  '/client.js': { url: new URL('../../dist/client.js', import.meta.url), type: 'text/javascript; charset=utf-8' }
-} as const
-
-/** Everything the page loads comes from this server, the WebSocket and the SSE stream too. */
-const CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-
-/** Serves the page at `/`; the files are read once, so a missing client build fails the start with a hint. */
-async function registerPage(app: FastifyInstance): Promise<void> {
-  for (const [path, { url, type }] of Object.entries(files)) {
-    const body = await readFile(url).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' && url.pathname.includes('/dist/')) {
-        throw new Error('dist/client.js is missing: run `npm run build` first (`npm run example:task-graph` does it for you)')
-      }
-      throw err
-    })
-    app.get(path, async (_request, reply) =>
-      reply.type(type).header('content-security-policy', CSP).header('cache-control', 'no-cache').send(body)
-    )
-  }
 }

@@ -1,31 +1,12 @@
-import { createServer } from 'node:net'
+import { listenAddress, stopOnSignals } from '../shared/page.js'
 import { buildApp } from './app.js'
 
-const wanted = Number(process.env.PORT ?? 3000)
-const host = process.env.HOST ?? '127.0.0.1'
 const stepMs = process.env.STEP_MS === undefined ? undefined : Number(process.env.STEP_MS)
 if (stepMs !== undefined && !(Number.isInteger(stepMs) && stepMs >= 0)) {
   throw new Error(`STEP_MS must be a whole number of milliseconds (got "${process.env.STEP_MS}")`)
 }
 
-/** The port to listen on. With PORT=0 one is picked now: the page's origin must be known before the plugin is registered. */
-function pickPort(): Promise<number> {
-  if (wanted !== 0) return Promise.resolve(wanted)
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, host, () => {
-      const { port } = probe.address() as { port: number }
-      probe.close(() => resolve(port))
-    })
-  })
-}
-
-const port = await pickPort()
-const origin = host === '0.0.0.0' || host === '::' ? 'localhost' : host
-const base = `http://${origin}:${port}`
-// The page is served from here, so its origin may connect (under either local name).
-const origins = [...new Set([base, `http://localhost:${port}`, `http://127.0.0.1:${port}`])]
+const { port, host, origin, base, origins } = await listenAddress()
 
 const app = await buildApp({ logger: { level: 'info' }, origins, ...(stepMs === undefined ? {} : { stepMs }) })
 await app.listen({ port, host })
@@ -39,13 +20,4 @@ task-graph demo listening on ${base}
   Adapter:    in memory (one instance)
 `)
 
-let stopping = false
-async function stop(signal: string): Promise<void> {
-  if (stopping) return
-  stopping = true
-  app.log.info({ signal }, 'shutting down')
-  await app.close()
-  process.exit(0)
-}
-process.once('SIGINT', () => void stop('SIGINT'))
-process.once('SIGTERM', () => void stop('SIGTERM'))
+stopOnSignals(app)
