@@ -2,6 +2,7 @@
 // example:conversation` starts it, a sign-in that sets an HttpOnly cookie, messages acknowledged and answered by a
 // streamed reply, two people in one shared conversation, a refusal, and a server that goes away and comes back.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
@@ -19,6 +20,15 @@ interface Server {
   url: string
   exit: Promise<number | null>
 }
+
+// The npm script's command, run here without npm so that the test stops the server itself and sees its exit code
+// (npm would end by the signal). The test fails if the script and this command part.
+const SCRIPT = 'tsx examples/conversation/server.ts'
+t.equal(
+  (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts['example:conversation'],
+  SCRIPT,
+  'npm run example:conversation runs what the tests run'
+)
 
 /** Starts the example's server as its npm script does; resolves once it printed the URL it listens on. */
 async function startServer(t: Test, env: Record<string, string> = {}): Promise<Server> {
