@@ -1,5 +1,7 @@
 import t from 'tap'
+import { memoryAdapter } from '../../src/adapters/memory.js'
 import { redisAdapter } from '../../src/adapters/redis.js'
+import { aguiLogRoom } from '../../src/ag-ui/rooms.js'
 import { requireRedis, startRedis } from '../helpers/redis.js'
 import { aguiApp, httpUrl, input, post, readSse, type SseEvent } from './helpers.js'
 
@@ -100,3 +102,14 @@ t.test(
     t.equal(runs, 5, 'each run ran once')
   }
 )
+
+t.test('a run whose claim expired before its history is still refused: the history says it ran', async (t) => {
+  const adapter = memoryAdapter()
+  const app = await aguiApp(t, async () => undefined, { adapter })
+  t.equal((await readSse(await post(app, input('lapsed', 'r1')))).at(-1)?.event.type, 'RUN_FINISHED')
+  // The claim lasts the log room's ttl; here it went first, as it may when the history is given a longer one.
+  await adapter.stateWrite(aguiLogRoom('lapsed', 'r1'), { 'r:claim': null }, 60_000)
+  const again = await post(app, input('lapsed', 'r1'))
+  t.equal(again.status, 409)
+  t.equal((await again.json()).code, 'run_exists')
+})
