@@ -13,6 +13,7 @@ function walk(dir) {
 }
 
 const files = walk('src')
-const outside = /(^|[/\\])test[/\\](package|example|bench|bench-cluster|bench-server|dashboard|conversation|task-graph|python-executor|emitter-worker)\.test\.ts$/
+const outside =
+  /(^|[/\\])test[/\\](package|example|bench|bench-cluster|bench-server|dashboard|conversation|task-graph|python-executor|emitter-worker)\.test\.ts$/
 
 export default (testFile) => (outside.test(testFile) ? null : files)

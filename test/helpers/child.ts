@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { sign, TestClient } from './index.js'
@@ -110,4 +110,15 @@ export async function startChild(t: Test, file: string, args: string[] = []): Pr
       })
     }
   }
+}
+
+/**
+ * Why tests that run a real python3 cannot run here, or false. With REALTIME_REQUIRE_PYTHON=1 (set by .ci/run) a
+ * missing python3 fails the file instead of skipping it.
+ */
+export function pythonUnavailable(t: { fail(message: string): void }): string | false {
+  if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0) return false
+  const reason = 'no python3 (Debian package python3): the Python example tests are skipped'
+  if (process.env.REALTIME_REQUIRE_PYTHON === '1') t.fail(`REALTIME_REQUIRE_PYTHON=1 but ${reason}`)
+  return reason
 }
