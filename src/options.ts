@@ -549,7 +549,7 @@ export function resolveOptions(
   if (typeof authorize !== 'function') fail('authorize', 'a function', authorize)
 
   const origins = resolveOrigins(opts.cors === false ? undefined : plainObject('cors', opts.cors).origin, env.CORS_ORIGINS)
-  if (auth.jwtCookie !== undefined && origins.any) {
+  if (auth.jwtCookie !== undefined && origins.everyOrigin) {
     throw new FST_REALTIME_INVALID_OPTION(
       'option "jwt.cookie" needs allowed origins: with cors.origin "*" any site could connect with the user\'s cookie'
     )

@@ -22,7 +22,7 @@ export const DEFAULT_ORIGINS: readonly RegExp[] = Object.freeze([
 /** Which origins may open the WebSocket and read the plugin's HTTP routes. */
 export interface OriginPolicy {
   /** `'*'` was given: any origin, and CORS without credentials. */
-  readonly any: boolean
+  readonly everyOrigin: boolean
   /** Whether a browser page of `origin` is allowed. A function given as the option may make this async. */
   allows(origin: string): boolean | Promise<boolean>
 }
@@ -37,7 +37,7 @@ function matcherList(matchers: readonly OriginMatcher[]): OriginPolicy {
   const exact = new Set(matchers.filter((m): m is string => typeof m === 'string'))
   const patterns = matchers.filter((m): m is RegExp => m instanceof RegExp)
   return Object.freeze({
-    any: exact.has('*'),
+    everyOrigin: exact.has('*'),
     allows: (origin: string) => exact.has('*') || exact.has(origin) || patterns.some((p) => p.test(origin))
   })
 }
@@ -50,7 +50,7 @@ export function resolveOrigins(given: unknown, env: string | undefined): OriginP
   if (given === undefined) return matcherList(env !== undefined && env.trim() !== '' ? split(env) : DEFAULT_ORIGINS)
   if (typeof given === 'function') {
     const allows = given as (origin: string) => unknown
-    return Object.freeze({ any: false, allows: async (origin: string) => (await allows(origin)) === true })
+    return Object.freeze({ everyOrigin: false, allows: async (origin: string) => (await allows(origin)) === true })
   }
   const list = typeof given === 'string' ? split(given) : given instanceof RegExp ? [given] : given
   if (!Array.isArray(list) || !list.every((o) => typeof o === 'string' || o instanceof RegExp)) {

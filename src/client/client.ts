@@ -409,7 +409,7 @@ export function createClient<E extends EventRegistry = EventRegistry, M extends 
     setState('closed', close)
   }
 
-  void open()
+  detached(open())
 
   return clientApi({
     state: () => state,

@@ -60,7 +60,9 @@ export class SseSocket implements WebSocketLike {
     const headers: Record<string, string> = { accept: 'text/event-stream' }
     if (token !== undefined) headers.authorization = `Bearer ${token}`
     if (memory.lastEventId !== '') headers['last-event-id'] = memory.lastEventId
-    void this.read(`${base}${SSE_SUFFIX}${query}`, headers)
+    // read() settles every failure of the stream itself; what may still escape is a listener's throw on close, which
+    // belongs to that listener (the client's go through its handler-error path) and must not be an unhandled rejection.
+    this.read(`${base}${SSE_SUFFIX}${query}`, headers).catch(() => undefined)
   }
 
   private async read(url: string, headers: Record<string, string>): Promise<void> {

@@ -18,8 +18,8 @@ export function routeCors(fastify: FastifyInstance, url: string, methods: readon
     if (policy === undefined || origin === undefined || reply.hasHeader('access-control-allow-origin')) return false
     reply.header('vary', 'Origin')
     if (!(await originAllowed(policy, origin, request))) return false
-    reply.header('access-control-allow-origin', policy.any ? '*' : origin)
-    if (!policy.any) reply.header('access-control-allow-credentials', 'true')
+    reply.header('access-control-allow-origin', policy.everyOrigin ? '*' : origin)
+    if (!policy.everyOrigin) reply.header('access-control-allow-credentials', 'true')
     return true
   }
   if (policy !== undefined && !fastify.hasRoute({ method: 'OPTIONS', url })) {
