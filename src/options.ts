@@ -295,7 +295,8 @@ export interface ResolvedOptions {
   readonly snapshot: ((ctx: SnapshotContext) => unknown) | undefined
   readonly tokenExpiryGrace: number
   readonly adapter: Adapter | undefined
-  readonly presence: (room: string) => boolean
+  /** The app's presence predicate as given: a room has presence when it answers `true` (callers go through `callHookSync`). */
+  readonly presence: (room: string) => unknown
   readonly presenceInfo: ((ctx: PresenceInfoContext) => unknown) | undefined
   readonly deflate: DeflateSettings | undefined
   readonly coalesce: CoalesceSettings | undefined
@@ -464,18 +465,10 @@ function resolveAsyncApi(value: unknown): ResolvedOptions['asyncapi'] {
   return Object.freeze({ route: true, info: Object.freeze({ ...given }) as AsyncApiInfo })
 }
 
-function resolvePresence(value: unknown): (room: string) => boolean {
+function resolvePresence(value: unknown): (room: string) => unknown {
   if (value === undefined || typeof value === 'boolean') return () => value === true
   if (typeof value !== 'function') fail('presence', 'a boolean or a function of the room', value)
-  return (room) => {
-    const answer = (value as (r: string) => unknown)(room)
-    // Presence is decided synchronously: a promise is refused, and silenced, so its rejection cannot end the process.
-    if (answer instanceof Promise) {
-      answer.catch(() => {})
-      throw new TypeError(`the presence predicate returned a promise for "${room}"; it must answer synchronously`)
-    }
-    return answer === true
-  }
+  return value as (room: string) => unknown
 }
 
 type Auth = Pick<ResolvedOptions, 'jwt' | 'jwtCookie' | 'authenticate' | 'subscriptions'>

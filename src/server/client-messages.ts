@@ -129,7 +129,7 @@ function presence(conn: Connection, hub: Hub, room: string, id: string | undefin
     conn.sendError(ErrorCode.Internal, 'internal error', id, room)
     return
   }
-  if (!enabled.value) {
+  if (enabled.value !== true) {
     conn.sendError(ErrorCode.Forbidden, `presence is not enabled for "${room}"`, id, room)
     return
   }

@@ -89,7 +89,7 @@ export class Hub {
   ) {
     for (const [type, schema] of Object.entries(opts.events)) this.eventCheckers.set(type, compile(schema))
     this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeat.interval).unref()
-    this.registry = new Registry(opts)
+    this.registry = new Registry(opts, log)
     this.scheduler = new WriteScheduler(opts.coalesce)
     this.subscriptions = new Subscriptions(this)
     this.delivery = new Delivery(this)

@@ -1,6 +1,8 @@
+import type { FastifyBaseLogger } from 'fastify'
 import type { ResolvedOptions } from '../options.js'
 import type { JoinTarget } from '../types.js'
 import type { Connection } from './connection.js'
+import { callHookSync } from './hooks.js'
 import { Room } from './room.js'
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -12,7 +14,10 @@ export class Registry {
   readonly rooms = new Map<string, Room>()
   private readonly users = new Map<string, Set<Connection>>()
 
-  constructor(private readonly opts: ResolvedOptions) {}
+  constructor(
+    private readonly opts: ResolvedOptions,
+    private readonly log: FastifyBaseLogger
+  ) {}
 
   add(conn: Connection): void {
     this.connections.set(conn.id, conn)
@@ -57,7 +62,11 @@ export class Registry {
   room(name: string): Room {
     let room = this.rooms.get(name)
     if (room === undefined) {
-      room = new Room(name, this.opts.history.forRoom(name), this.opts.presence(name))
+      // The app's predicate, through the hook wrapper (a promise is refused and silenced). A failure fails the caller's
+      // subscribe or join as a whole, which logs it: not logged twice here.
+      const presence = callHookSync({ log: this.log, message: '', fields: {}, expected: () => true }, () => this.opts.presence(name))
+      if (!presence.ok) throw presence.error
+      room = new Room(name, this.opts.history.forRoom(name), presence.value === true)
       this.rooms.set(name, room)
     }
     return room
